@@ -1,0 +1,95 @@
+# Helpers that give every dplb target the same flags.
+#
+# dplb_library(NAME <target> [PURE] [SOURCES ...] [DEPS ...] [SYSTEM_DEPS ...])
+#   One library per directory, public headers in <dir>/include. With no
+#   SOURCES the target is an INTERFACE library (a directory whose issue has not
+#   come yet keeps its place in the target graph). PURE libraries (no DPDK)
+#   also get a <target>_asan twin built with ASan+UBSan; DEPS are other dplb
+#   libraries (their _asan twins are used for the twin), SYSTEM_DEPS are
+#   imported third-party targets.
+#
+# dplb_test(NAME <name> SOURCES ... [DEPS ...] [SYSTEM_DEPS ...] [LABELS ...]
+#           [ASAN] [TIMEOUT s])
+#   A gtest executable registered with ctest; ASAN adds a <name>_asan twin
+#   linked against the _asan libraries and labelled "asan".
+
+set(DPLB_WARNINGS -Wall -Wextra -Werror -Wno-missing-field-initializers)
+set(DPLB_SAN_FLAGS -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+
+function(_dplb_apply_flags tgt scope)
+  target_compile_options(${tgt} ${scope} ${DPLB_WARNINGS})
+endfunction()
+
+function(dplb_library)
+  cmake_parse_arguments(A "PURE" "NAME" "SOURCES;DEPS;SYSTEM_DEPS" ${ARGN})
+  set(inc ${CMAKE_CURRENT_SOURCE_DIR}/include)
+  set(variants ${A_NAME})
+  if(A_PURE AND DPLB_SANITIZE)
+    list(APPEND variants ${A_NAME}_asan)
+  endif()
+  foreach(v IN LISTS variants)
+    set(deps ${A_DEPS})
+    if(v MATCHES "_asan$")
+      list(TRANSFORM deps APPEND _asan)
+    endif()
+    if(A_SOURCES)
+      add_library(${v} STATIC ${A_SOURCES})
+      target_include_directories(${v} PUBLIC ${inc} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src)
+      target_link_libraries(${v} PUBLIC ${deps} ${A_SYSTEM_DEPS})
+      _dplb_apply_flags(${v} PRIVATE)
+      if(v MATCHES "_asan$")
+        target_compile_options(${v} PUBLIC ${DPLB_SAN_FLAGS})
+        target_link_options(${v} PUBLIC ${DPLB_SAN_FLAGS})
+      endif()
+    else()
+      add_library(${v} INTERFACE)
+      target_include_directories(${v} INTERFACE ${inc})
+      target_link_libraries(${v} INTERFACE ${deps} ${A_SYSTEM_DEPS})
+      if(v MATCHES "_asan$")
+        target_compile_options(${v} INTERFACE ${DPLB_SAN_FLAGS})
+        target_link_options(${v} INTERFACE ${DPLB_SAN_FLAGS})
+      endif()
+    endif()
+  endforeach()
+endfunction()
+
+function(dplb_executable)
+  cmake_parse_arguments(A "" "NAME" "SOURCES;DEPS" ${ARGN})
+  add_executable(${A_NAME} ${A_SOURCES})
+  target_link_libraries(${A_NAME} PRIVATE ${A_DEPS})
+  _dplb_apply_flags(${A_NAME} PRIVATE)
+  set_target_properties(${A_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)
+endfunction()
+
+function(dplb_test)
+  cmake_parse_arguments(A "ASAN" "NAME;TIMEOUT" "SOURCES;DEPS;SYSTEM_DEPS;LABELS" ${ARGN})
+  if(NOT A_TIMEOUT)
+    set(A_TIMEOUT 300)
+  endif()
+  set(variants ${A_NAME})
+  if(A_ASAN AND DPLB_SANITIZE)
+    list(APPEND variants ${A_NAME}_asan)
+  endif()
+  foreach(v IN LISTS variants)
+    set(deps ${A_DEPS})
+    set(labels ${A_LABELS})
+    if(v MATCHES "_asan$")
+      list(TRANSFORM deps APPEND _asan)
+      list(APPEND labels asan)
+    endif()
+    add_executable(${v} ${A_SOURCES})
+    target_link_libraries(${v} PRIVATE ${deps} ${A_SYSTEM_DEPS} GTest::gtest GTest::gtest_main
+                                       GTest::gmock)
+    target_include_directories(${v} PRIVATE ${PROJECT_SOURCE_DIR}/tests/common)
+    target_compile_definitions(${v} PRIVATE DPLB_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+                                            DPLB_BINARY_DIR="${CMAKE_BINARY_DIR}")
+    _dplb_apply_flags(${v} PRIVATE)
+    if(v MATCHES "_asan$")
+      target_compile_options(${v} PRIVATE ${DPLB_SAN_FLAGS})
+      target_link_options(${v} PRIVATE ${DPLB_SAN_FLAGS})
+    endif()
+    set_target_properties(${v} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+    add_test(NAME ${v} COMMAND ${v} --gtest_brief=1)
+    set_tests_properties(${v} PROPERTIES LABELS "${labels}" TIMEOUT ${A_TIMEOUT})
+  endforeach()
+endfunction()
