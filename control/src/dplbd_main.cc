@@ -1,13 +1,15 @@
-// dplbd: the dplb daemon. For now it loads and validates a configuration;
-// forwarding arrives with the dataplane and daemon issues.
+// dplbd: the dplb daemon. `--check-config FILE` validates; `-c FILE` runs the
+// dataplane until SIGINT/SIGTERM, and SIGHUP reloads the services of FILE.
 //
-// Exit codes: 0 success, 1 invalid configuration (or, for -c, the daemon
-// cannot run yet), 2 command-line misuse.
+// Exit codes: 0 success (also a clean stop), 1 invalid configuration or a
+// start-up failure (the message names the config key), 2 command-line misuse.
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+
+#include <signal.h>
 
 #include <cstdio>
 #include <iostream>
@@ -15,6 +17,8 @@
 #include <string>
 
 #include "dplb/conf/loader.h"
+#include "dplb/dp/dataplane.h"
+#include "dplb/dp/eal.h"
 
 #ifndef DPLB_VERSION
 #define DPLB_VERSION "unknown"
@@ -89,8 +93,96 @@ int runDaemon(const std::string& file, std::optional<LogLevel> levelOverride) {
   }
   spdlog::info("configuration valid: {} port(s), {} service(s), {} real server(s), lcores {}",
                cfg.dataplane.ports.size(), cfg.services.size(), servers, cfg.dataplane.lcores);
-  spdlog::critical("forwarding is not implemented yet; exiting");
-  return kExitInvalid;
+  if (cfg.dataplane.lcoreList.size() < 2) {
+    spdlog::critical("dataplane.lcores: \"{}\" has no worker lcore; give at least two (the "
+                     "first runs the control plane)",
+                     cfg.dataplane.lcores);
+    return kExitInvalid;
+  }
+
+  // Signals are taken synchronously by sigwait() on this thread; block them
+  // before the EAL starts its threads so every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  if (std::string err = dplb::dp::initEal(cfg.dataplane, "dplbd"); !err.empty()) {
+    spdlog::critical("{}", err);
+    return kExitInvalid;
+  }
+  int rc = kExitOk;
+  {
+    dplb::dp::Dataplane dataplane;
+    dplb::dp::DataplaneOptions options;
+    options.workers = static_cast<unsigned>(cfg.dataplane.lcoreList.size() - 1);
+    if (std::string err = dataplane.start(cfg, options); !err.empty()) {
+      spdlog::critical("{}", err);
+      dplb::dp::cleanupEal();
+      return kExitInvalid;
+    }
+    if (std::string err = dataplane.launch(); !err.empty()) {
+      spdlog::critical("{}", err);
+      dataplane.stop();
+      dplb::dp::cleanupEal();
+      return kExitInvalid;
+    }
+    for (const auto& p : dataplane.ports().ports()) {
+      spdlog::info("port {} up: DPDK port {}, {} rx / {} tx queue(s), MTU {}", p.name, p.portId,
+                   p.rxQueues, p.txQueues, p.mtu);
+    }
+    spdlog::info("forwarding with {} worker(s)", dataplane.workerCount());
+    dplb::conf::Config running = cfg;
+    for (;;) {
+      int sig = 0;
+      if (sigwait(&signals, &sig) != 0) {
+        continue;
+      }
+      if (sig == SIGHUP) {
+        // Services and real servers are reloaded in place; the dataplane
+        // section (ports, lcores) needs a restart.
+        auto next = dplb::conf::loadConfigFile(file);
+        if (!next.ok()) {
+          spdlog::error("reload: {} is invalid, nothing changed:", file);
+          for (const auto& e : next.errors) {
+            spdlog::error("  {}", e.str());
+          }
+          continue;
+        }
+        if (!(next.config->dataplane == running.dataplane)) {
+          spdlog::error("reload: the dataplane section changed; that needs a restart, nothing "
+                        "changed");
+          continue;
+        }
+        if (std::string err = dataplane.publish(*next.config); !err.empty()) {
+          spdlog::error("reload: {}; nothing changed", err);
+          continue;
+        }
+        running = *next.config;
+        spdlog::info("reload: {} service(s) active", running.services.size());
+        continue;
+      }
+      spdlog::info("signal {}: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+      break;
+    }
+    uint64_t rx = 0, tx = 0, conns = 0;
+    for (unsigned w = 0; w < dataplane.workerCount(); ++w) {
+      rx += dataplane.workerStats(w).rxPackets.get();
+      tx += dataplane.workerStats(w).txPackets.get();
+      conns += dataplane.workerStats(w).newConns.get();
+    }
+    uint64_t dropped = 0;
+    for (uint64_t d : dataplane.drops()) {
+      dropped += d;
+    }
+    spdlog::info("stopped: rx {} tx {} dropped {} packets, {} connections", rx, tx, dropped,
+                 conns);
+    dataplane.stop();
+  }
+  dplb::dp::cleanupEal();
+  return rc;
 }
 
 }  // namespace

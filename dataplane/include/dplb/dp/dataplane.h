@@ -1,0 +1,106 @@
+#pragma once
+
+// The dataplane facade that dplbd (and the packet-tier tests) drive.
+//
+// Contract: start() opens the ports, creates the handoff rings and RCU state
+// and builds the first snapshot; it either succeeds completely or returns the
+// reason (naming the config key) with nothing left open. Workers run either on
+// their own lcores (launch()) or, for deterministic tests, by the caller
+// through worker(i).pollOnce() on the calling thread. publish() swaps in a
+// new snapshot built from a validated config without stopping the workers and
+// frees the old one after an RCU grace period. stop() makes launched workers
+// return, then closes the ports (pcap output files are complete afterwards).
+// Statistics are read at any time without slowing the workers.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "dplb/conf/config.h"
+#include "dplb/dp/counters.h"
+#include "dplb/dp/ports.h"
+#include "dplb/dp/snapshot.h"
+
+struct rte_ring;
+struct rte_rcu_qsbr;
+
+namespace dplb::dp {
+
+class Worker;
+
+// Monotonic nanoseconds; injected so tests control connection timeouts.
+using ClockFn = std::function<uint64_t()>;
+uint64_t tscClockNs();
+
+struct DataplaneOptions {
+  unsigned workers = 1;
+  ClockFn clock;  // default: TSC
+  // Entries per worker; 0 = the config's dataplane.conn_table.capacity.
+  uint32_t connCapacity = 0;
+};
+
+struct ConnInfo {
+  unsigned worker = 0;
+  L4Proto proto = L4Proto::kTcp;
+  bool isTemplate = false;
+  uint8_t state = 0;
+  uint32_t clientAddr = 0;
+  uint16_t clientPort = 0;
+  uint32_t vipAddr = 0;
+  uint16_t vipPort = 0;
+  uint32_t rsAddr = 0;
+  uint16_t rsPort = 0;
+  std::chrono::nanoseconds remaining{0};
+};
+
+class Dataplane {
+ public:
+  Dataplane();
+  ~Dataplane();
+  Dataplane(const Dataplane&) = delete;
+  Dataplane& operator=(const Dataplane&) = delete;
+
+  // EAL must be initialised. Returns "" on success.
+  std::string start(const conf::Config& config, const DataplaneOptions& options);
+  // Runs every worker on its own lcore (the EAL worker lcores, in order).
+  std::string launch();
+  void stop();
+
+  // Hot path-safe configuration change; "" on success.
+  std::string publish(const conf::Config& config);
+
+  unsigned workerCount() const { return static_cast<unsigned>(workers_.size()); }
+  Worker& worker(unsigned i) { return *workers_[i]; }
+  const PortSet& ports() const { return ports_; }
+
+  // ---- statistics (summed over workers)
+  std::vector<uint64_t> drops() const;  // indexed by DropReason
+  uint64_t drop(pkt::DropReason r) const { return drops()[pkt::dropReasonIndex(r)]; }
+  TrafficTotals serviceTotals(uint32_t vip, uint16_t port, L4Proto proto) const;
+  TrafficTotals realServerTotals(uint32_t vip, uint16_t port, L4Proto proto, uint32_t rsAddr,
+                                 uint16_t rsPort) const;
+  const WorkerStats& workerStats(unsigned i) const;
+  uint32_t connCount() const;
+  // Copies of the connection entries; stops nothing (each worker's table is
+  // read by the control plane through a snapshot request; see Worker).
+  std::vector<ConnInfo> connections();
+
+  // ---- shared with the workers
+  struct Shared;
+  Shared& shared() { return *shared_; }
+
+ private:
+  std::unique_ptr<Shared> shared_;
+  PortSet ports_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<SnapshotBuilder> builder_;
+  std::mutex publishMutex_;
+  bool launched_ = false;
+};
+
+}  // namespace dplb::dp

@@ -1,0 +1,113 @@
+#pragma once
+
+// One forwarding worker (ARCHITECTURE "Packet path").
+//
+// Contract: a Worker owns its connection table, neighbour table, tx buffers,
+// per-service and per-server counters and its Scheduler instances (in the
+// snapshot); nothing in it is touched by another thread except the counters
+// (relaxed reads) and the dump request. On the packet path it never
+// allocates, locks, logs or throws. run() loops until the dataplane stops;
+// pollOnce() is one iteration for tests that drive workers by hand.
+//
+// Ownership of connections: both directions of a connection are handled by
+// the worker owner(client address, client port). A packet that arrives at
+// another worker is handed to its owner over a single-producer single-consumer
+// ring (one per ordered pair of workers).
+
+#include <rte_mbuf.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "dplb/dp/conn_table.h"
+#include "dplb/dp/counters.h"
+#include "dplb/dp/dataplane.h"
+#include "dplb/dp/neighbour.h"
+#include "dplb/dp/snapshot.h"
+#include "dplb/pkt/parser.h"
+
+namespace dplb::dp {
+
+inline unsigned ownerOf(uint32_t clientAddr, uint16_t clientPort, unsigned workers) {
+  if (workers <= 1) {
+    return 0;
+  }
+  uint64_t h = (uint64_t{clientAddr} << 16 | clientPort) * 0x9E3779B97F4A7C15ull;
+  return static_cast<unsigned>((h >> 32) % workers);
+}
+
+class Worker final : private ConnExpirySink {
+ public:
+  Worker(Dataplane::Shared& shared, unsigned index, uint32_t connCapacity, uint64_t nowNs);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  unsigned index() const { return index_; }
+  void run();
+  // One loop iteration on the calling thread; returns packets handled.
+  unsigned pollOnce();
+
+  const WorkerStats& stats() const { return stats_; }
+  const TrafficStats& serviceStats(uint32_t id) const { return serviceStats_[id]; }
+  const TrafficStats& rsStats(uint32_t id) const { return rsStats_[id]; }
+  uint32_t connCount() const { return connCount_.load(std::memory_order_relaxed); }
+
+  // Control plane: copy the connection table at the worker's next loop (or
+  // directly when the worker is not launched).
+  std::vector<ConnInfo> dumpConnections(bool launched);
+
+ private:
+  struct TxBuffer {
+    uint16_t count = 0;
+    rte_mbuf* pkts[32];
+  };
+
+  unsigned iteration(bool quiescent);
+  void handle(rte_mbuf* m, int rxPort, bool handedOff);
+  void handleArp(rte_mbuf* m, pkt::PacketView& v, int rxPort, bool learnOnly);
+  void learnNeighbour(uint32_t ip, const pkt::MacAddr& mac, int port);
+  void handleIpv4(rte_mbuf* m, pkt::PacketView& v, int rxPort, bool handedOff);
+  void inbound(rte_mbuf* m, pkt::PacketView& v, const ServiceRuntime& svc);
+  void outbound(rte_mbuf* m, pkt::PacketView& v, ConnId id);
+  void forwardIn(rte_mbuf* m, pkt::PacketView& v, const Conn& c, const ServiceRuntime* svc);
+  ConnId newConnection(pkt::PacketView& v, const ServiceRuntime& svc);
+  bool handOff(rte_mbuf* m, unsigned owner);
+  // Resolve the next hop for dst and queue m for transmit (or park it).
+  void route(rte_mbuf* m, pkt::PacketView& v, uint32_t dst);
+  void transmit(rte_mbuf* m, int port, const pkt::MacAddr& dstMac);
+  void sendArpRequest(int port, uint32_t targetIp, uint32_t senderIp);
+  void sendGratuitousArps();
+  void neighbourHousekeeping();
+  void drainHandoff();
+  void flushTx();
+  void dropPacket(rte_mbuf* m, pkt::DropReason r) {
+    stats_.drop(r);
+    rte_pktmbuf_free(m);
+  }
+  void serveDumpRequest();
+  void onExpired(ConnId id, const Conn& conn) override;
+  void refreshSnapshot();
+
+  Dataplane::Shared& shared_;
+  const unsigned index_;
+  const Snapshot* snap_ = nullptr;
+  uint64_t snapGeneration_ = 0;
+  uint64_t nowNs_ = 0;
+  uint64_t lastHousekeepingNs_ = 0;
+  ConnTable conns_;
+  NeighbourTable neighbours_;
+  std::vector<TxBuffer> tx_;  // per port
+  WorkerStats stats_;
+  std::unique_ptr<TrafficStats[]> serviceStats_;
+  std::unique_ptr<TrafficStats[]> rsStats_;
+  std::atomic<uint32_t> connCount_{0};
+  std::atomic<bool> dumpRequested_{false};
+  std::atomic<bool> dumpDone_{false};
+  std::vector<ConnInfo> dump_;
+  uint16_t ipId_ = 0;
+};
+
+}  // namespace dplb::dp

@@ -1,0 +1,74 @@
+#include "dplb/dp/eal.h"
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+namespace dplb::dp {
+namespace {
+
+bool ealInitialised = false;
+
+bool hasLcoreOption(const std::vector<std::string>& args) {
+  for (const auto& a : args) {
+    if (a == "-l" || a == "-c" || a.rfind("--lcores", 0) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+std::vector<std::string> buildEalArgs(const conf::DataplaneConfig& dp, const std::string& prog) {
+  std::vector<std::string> args{prog};
+  // The validator refuses -l/-c/--lcores in eal_args; this guard keeps a
+  // hand-built config from passing the option twice.
+  if (!hasLcoreOption(dp.ealArgs)) {
+    args.push_back("-l");
+    args.push_back(dp.lcores);
+  }
+  args.insert(args.end(), dp.ealArgs.begin(), dp.ealArgs.end());
+  return args;
+}
+
+std::string initEal(const conf::DataplaneConfig& dp, const std::string& prog) {
+  if (ealInitialised) {
+    return "EAL already initialised in this process";
+  }
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  if (!hasLcoreOption(dp.ealArgs)) {
+    for (unsigned id : dp.lcoreList) {
+      if (cpus > 0 && id >= static_cast<unsigned long>(cpus)) {
+        return fmt::format("dataplane.lcores: lcore {} does not exist on this machine ({} CPUs)",
+                           id, cpus);
+      }
+    }
+  }
+  std::vector<std::string> args = buildEalArgs(dp, prog);
+  std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
+  for (auto& a : args) {
+    argv.push_back(a.data());
+  }
+  argv.push_back(nullptr);
+  int rc = rte_eal_init(static_cast<int>(args.size()), argv.data());
+  if (rc < 0) {
+    return fmt::format("dataplane.eal_args / dataplane.lcores: EAL initialisation failed: {}",
+                       rte_strerror(rte_errno));
+  }
+  ealInitialised = true;
+  return {};
+}
+
+void cleanupEal() {
+  if (ealInitialised) {
+    rte_eal_cleanup();
+    ealInitialised = false;
+  }
+}
+
+}  // namespace dplb::dp

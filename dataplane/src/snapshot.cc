@@ -1,0 +1,225 @@
+#include "dplb/dp/snapshot.h"
+
+#include <fmt/format.h>
+
+#include <cstring>
+
+namespace dplb::dp {
+namespace {
+
+L4Proto toL4(conf::Protocol p) { return p == conf::Protocol::Udp ? L4Proto::kUdp : L4Proto::kTcp; }
+
+ForwardMode toMode(conf::Forward f) {
+  switch (f) {
+    case conf::Forward::Dr:
+      return ForwardMode::kDr;
+    case conf::Forward::Tun:
+      return ForwardMode::kTun;
+    case conf::Forward::Nat:
+      break;
+  }
+  return ForwardMode::kNat;
+}
+
+pkt::MacAddr toMac(const conf::MacAddr& m) {
+  pkt::MacAddr out;
+  std::memcpy(out.bytes.data(), m.bytes.data(), 6);
+  return out;
+}
+
+uint32_t schedFlags(const conf::SchedulerFlags& f) {
+  uint32_t flags = 0;
+  if (f.shFallback || f.mhFallback) {
+    flags |= sched::kSchedFlagFallback;
+  }
+  if (f.shPort || f.mhPort) {
+    flags |= sched::kSchedFlagPort;
+  }
+  return flags;
+}
+
+}  // namespace
+
+uint32_t Snapshot::sourceAddressFor(int port, uint32_t ip) const {
+  if (port < 0 || static_cast<size_t>(port) >= ports.size() || ports[port].addresses.empty()) {
+    return 0;
+  }
+  for (const auto& a : ports[port].addresses) {
+    if (a.contains(conf::Ipv4(ip))) {
+      return a.addr.value;
+    }
+  }
+  return ports[port].addresses.front().addr.value;
+}
+
+std::unique_ptr<Snapshot> SnapshotBuilder::build(const conf::Config& config,
+                                                 const std::vector<PortIdentity>& ports,
+                                                 std::string* error) {
+  auto snap = std::make_unique<Snapshot>();
+  const auto& dp = config.dataplane;
+
+  // ---- ports, local addresses, routes, neighbours
+  std::unordered_map<std::string, int> portIndex;
+  for (size_t i = 0; i < dp.ports.size(); ++i) {
+    PortRuntime pr;
+    pr.name = dp.ports[i].name;
+    pr.mtu = dp.ports[i].mtu;
+    pr.addresses = dp.ports[i].addresses;
+    if (i < ports.size()) {
+      pr.portId = ports[i].portId;
+      pr.mac = ports[i].mac;
+    }
+    portIndex[pr.name] = static_cast<int>(i);
+    for (const auto& a : pr.addresses) {
+      snap->localAddrs.emplace(a.addr.value, static_cast<int>(i));
+      snap->routes.add(a.network().value, a.len, 0, static_cast<int>(i));
+    }
+    snap->ports.push_back(std::move(pr));
+  }
+  for (const auto& r : dp.routes) {
+    auto it = portIndex.find(r.port);
+    if (it == portIndex.end()) {
+      *error = fmt::format("route {} via {}: unknown port \"{}\"", r.prefix.str(), r.via.str(), r.port);
+      return nullptr;
+    }
+    snap->routes.add(r.prefix.network().value, r.prefix.len, r.via.value, it->second);
+  }
+  for (const auto& n : dp.neighbours) {
+    auto it = portIndex.find(n.port);
+    snap->neighbours.push_back({n.ip.value, toMac(n.mac), it == portIndex.end() ? -1 : it->second});
+  }
+  snap->expireNodestConn = dp.expireNodestConn;
+  snap->expireQuiescentTemplate = dp.expireQuiescentTemplate;
+
+  // ---- services and real servers: work on copies, commit at the end
+  auto servers = servers_;
+  auto serviceIds = serviceIds_;
+  auto generations = generations_;
+  auto freeRsIds = freeRsIds_;
+  auto freeServiceIds = freeServiceIds_;
+  uint32_t nextRsId = nextRsId_;
+  uint32_t nextServiceId = nextServiceId_;
+  std::map<std::tuple<uint64_t, uint32_t, uint16_t>, RsIdentity> kept;
+  std::map<uint64_t, uint32_t> keptServices;
+
+  for (const auto& svc : config.services) {
+    auto rt = std::make_unique<ServiceRuntime>();
+    rt->name = svc.name;
+    rt->vip = svc.vip.value;
+    rt->port = svc.port;
+    rt->proto = toL4(svc.protocol);
+    rt->fwd = toMode(svc.forward);
+    if (svc.persistence) {
+      rt->persistent = true;
+      rt->persistNetmask = svc.persistence->netmask.value;
+      rt->persistTimeout = std::chrono::duration_cast<std::chrono::seconds>(svc.persistence->timeout);
+    }
+    const uint64_t key = Snapshot::serviceKey(rt->vip, rt->port, rt->proto);
+    if (auto it = serviceIds.find(key); it != serviceIds.end()) {
+      rt->id = it->second;
+    } else if (!freeServiceIds.empty()) {
+      rt->id = freeServiceIds.back();
+      freeServiceIds.pop_back();
+    } else {
+      if (nextServiceId >= kMaxServices) {
+        *error = fmt::format("more than {} services", kMaxServices);
+        return nullptr;
+      }
+      rt->id = nextServiceId++;
+    }
+    keptServices[key] = rt->id;
+
+    sched::SchedulerOptions opts;
+    opts.flags = schedFlags(svc.schedulerFlags);
+    opts.mhTableSize = svc.mhTableSize;
+    opts.start = start_;
+    for (unsigned w = 0; w < workers_; ++w) {
+      auto made = sched::makeScheduler(conf::toString(svc.scheduler), opts);
+      if (!made) {
+        *error = fmt::format("service {}: {}", svc.name, made.error);
+        return nullptr;
+      }
+      rt->schedulers.push_back(std::move(made.scheduler));
+    }
+
+    for (const auto& rs : svc.realServers) {
+      RsRuntime r;
+      r.addr = rs.address.value;
+      r.port = rs.port;
+      r.fwd = toMode(rs.forward);
+      sched::ServerParams params{static_cast<int32_t>(rs.weight), rs.uThreshold, rs.lThreshold};
+      auto rkey = std::make_tuple(key, r.addr, r.port);
+      if (auto it = servers.find(rkey); it != servers.end()) {
+        // Same server: keep its object (counts, connections), apply new
+        // operator values. edit() cannot fail for a validated config.
+        it->second.server->edit(params);
+        kept[rkey] = it->second;
+      } else {
+        uint32_t id;
+        if (!freeRsIds.empty()) {
+          id = freeRsIds.back();
+          freeRsIds.pop_back();
+        } else {
+          if (nextRsId >= kMaxRealServers) {
+            *error = fmt::format("more than {} real servers", kMaxRealServers);
+            return nullptr;
+          }
+          id = nextRsId++;
+          generations.push_back(0);
+        }
+        kept[rkey] = RsIdentity{id, generations[id],
+                                std::make_shared<sched::RealServer>(r.addr, r.port, params)};
+      }
+      const RsIdentity& ident = kept[rkey];
+      r.id = ident.id;
+      r.generation = ident.generation;
+      r.server = ident.server;
+      rt->indexOf[r.server.get()] = static_cast<uint32_t>(rt->servers.size());
+      rt->servers.push_back(std::move(r));
+    }
+    // IPVS order: each add goes to the front, so adding in config order
+    // leaves the newest (last in the file) first.
+    for (auto& s : rt->schedulers) {
+      for (const auto& r : rt->servers) {
+        s->addServer(r.server.get());
+      }
+    }
+    for (uint32_t v : {rt->vip}) {
+      snap->vips.insert(v);
+    }
+    snap->byKey[key] = rt.get();
+    snap->services.push_back(std::move(rt));
+  }
+
+  // Servers gone from the config: their generation moves on (their
+  // connections lose their destination) and their ids are reused later.
+  for (const auto& [rkey, ident] : servers) {
+    if (!kept.count(rkey)) {
+      ++generations[ident.id];
+      freeRsIds.push_back(ident.id);
+    }
+  }
+  for (const auto& [key, id] : serviceIds) {
+    if (!keptServices.count(key)) {
+      freeServiceIds.push_back(id);
+    }
+  }
+
+  snap->destGenerations = generations;
+  snap->rsById.assign(generations.size(), nullptr);
+  for (const auto& [rkey, ident] : kept) {
+    snap->rsById[ident.id] = ident.server.get();
+  }
+  snap->generation = ++generation_;
+
+  servers_ = std::move(kept);
+  serviceIds_ = std::move(keptServices);
+  generations_ = std::move(generations);
+  freeRsIds_ = std::move(freeRsIds);
+  freeServiceIds_ = std::move(freeServiceIds);
+  nextRsId_ = nextRsId;
+  nextServiceId_ = nextServiceId;
+  return snap;
+}
+
+}  // namespace dplb::dp

@@ -1,0 +1,733 @@
+#include "dplb/dp/worker.h"
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+#include <cstring>
+#include <thread>
+
+#include "dataplane_shared.h"
+#include "dplb/nat/nat.h"
+#include "dplb/pkt/checksum.h"
+#include "dplb/pkt/rewrite.h"
+
+namespace dplb::dp {
+namespace {
+
+using pkt::DropReason;
+
+constexpr uint16_t kBurst = 32;
+constexpr uint32_t kExpiryBudget = 256;            // timer-wheel entries per loop
+constexpr uint64_t kHousekeepingNs = 100'000'000;  // neighbour retries and ageing
+constexpr unsigned kIdleLoopsBeforeSleep = 64;
+
+L4Proto l4Of(uint8_t proto) {
+  return proto == pkt::kIpProtoUdp ? L4Proto::kUdp
+                                   : (proto == pkt::kIpProtoTcp ? L4Proto::kTcp : L4Proto::kIcmp);
+}
+
+// Builds an Ethernet + ARP frame into a fresh mbuf.
+rte_mbuf* buildArp(rte_mempool* pool, uint16_t op, const pkt::MacAddr& ethDst,
+                   const pkt::MacAddr& sha, uint32_t spa, const pkt::MacAddr& tha, uint32_t tpa) {
+  rte_mbuf* m = rte_pktmbuf_alloc(pool);
+  if (m == nullptr) {
+    return nullptr;
+  }
+  constexpr uint16_t kLen = pkt::kEthernetMinFrameLen;
+  auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, kLen));
+  if (p == nullptr) {
+    rte_pktmbuf_free(m);
+    return nullptr;
+  }
+  std::memset(p, 0, kLen);
+  auto* eth = reinterpret_cast<pkt::EthernetHeader*>(p);
+  eth->dst = ethDst;
+  eth->src = sha;
+  eth->etherType.set(pkt::kEtherTypeArp);
+  auto* arp = reinterpret_cast<pkt::ArpPacket*>(p + pkt::kEthernetHeaderLen);
+  arp->hwType.set(pkt::kArpHwEthernet);
+  arp->protoType.set(pkt::kEtherTypeIpv4);
+  arp->hwLen = 6;
+  arp->protoLen = 4;
+  arp->op.set(op);
+  arp->sha = sha;
+  arp->spa.set(spa);
+  arp->tha = tha;
+  arp->tpa.set(tpa);
+  return m;
+}
+
+}  // namespace
+
+Worker::Worker(Dataplane::Shared& shared, unsigned index, uint32_t connCapacity, uint64_t nowNs)
+    : shared_(shared),
+      index_(index),
+      conns_([&] {
+        ConnTableConfig c;
+        c.capacity = connCapacity;
+        c.startNs = nowNs;
+        c.timeouts = shared.connTimeouts;
+        c.hashSeed = shared.hashSeed ^ (uint64_t{index} * 0x9E3779B97F4A7C15ull);
+        return c;
+      }()),
+      tx_(shared.ports.size()),
+      serviceStats_(new TrafficStats[kMaxServices]),
+      rsStats_(new TrafficStats[kMaxRealServers]) {
+  nowNs_ = nowNs;
+  lastHousekeepingNs_ = nowNs;
+}
+
+Worker::~Worker() {
+  for (auto& e : neighbours_) {
+    for (uint8_t i = 0; i < e.pendingCount; ++i) {
+      rte_pktmbuf_free(e.pending[i]);
+    }
+    e.pendingCount = 0;
+  }
+  for (auto& t : tx_) {
+    for (uint16_t i = 0; i < t.count; ++i) {
+      rte_pktmbuf_free(t.pkts[i]);
+    }
+    t.count = 0;
+  }
+}
+
+void Worker::refreshSnapshot() {
+  const Snapshot* s = shared_.snapshot.load(std::memory_order_acquire);
+  if (s == snap_) {
+    return;
+  }
+  snap_ = s;
+  if (snap_ != nullptr && snap_->generation != snapGeneration_) {
+    snapGeneration_ = snap_->generation;
+    for (const auto& n : snap_->neighbours) {
+      if (auto* e = neighbours_.findOrCreate(n.ip)) {
+        e->state = NeighbourTable::State::kStatic;
+        e->mac = n.mac;
+        e->port = static_cast<int8_t>(n.port);
+      }
+    }
+    if (index_ == 0) {
+      sendGratuitousArps();
+    }
+  }
+}
+
+void Worker::run() {
+  rte_rcu_qsbr_thread_online(shared_.rcu, index_);
+  unsigned idle = 0;
+  while (shared_.running.load(std::memory_order_relaxed)) {
+    unsigned n = iteration(true);
+    if (n == 0 && shared_.idleSleepUs > 0) {
+      if (++idle >= kIdleLoopsBeforeSleep) {
+        // Off the RCU reader set while asleep so publish() never waits on us.
+        rte_rcu_qsbr_thread_offline(shared_.rcu, index_);
+        std::this_thread::sleep_for(std::chrono::microseconds(shared_.idleSleepUs));
+        rte_rcu_qsbr_thread_online(shared_.rcu, index_);
+      }
+    } else {
+      idle = 0;
+    }
+  }
+  flushTx();
+  rte_rcu_qsbr_thread_offline(shared_.rcu, index_);
+}
+
+unsigned Worker::pollOnce() {
+  rte_rcu_qsbr_thread_online(shared_.rcu, index_);
+  unsigned n = iteration(true);
+  rte_rcu_qsbr_thread_offline(shared_.rcu, index_);
+  return n;
+}
+
+unsigned Worker::iteration(bool quiescent) {
+  refreshSnapshot();
+  stats_.loops.add();
+  nowNs_ = shared_.clock();
+  unsigned handled = 0;
+  if (snap_ != nullptr) {
+    rte_mbuf* pkts[kBurst];
+    for (size_t p = 0; p < shared_.ports.size(); ++p) {
+      const PortInfo& port = shared_.ports[p];
+      if (index_ >= port.rxQueues) {
+        continue;
+      }
+      uint16_t n = rte_eth_rx_burst(port.portId, static_cast<uint16_t>(index_), pkts, kBurst);
+      for (uint16_t i = 0; i < n; ++i) {
+        if (i + 1 < n) {
+          rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
+        }
+        handle(pkts[i], static_cast<int>(p), false);
+      }
+      handled += n;
+    }
+    drainHandoff();
+    AdvanceResult r = conns_.advance(nowNs_, kExpiryBudget, *this);
+    stats_.expiredConns.add(r.expired);
+    if (nowNs_ - lastHousekeepingNs_ >= kHousekeepingNs) {
+      lastHousekeepingNs_ = nowNs_;
+      neighbourHousekeeping();
+    }
+    flushTx();
+  }
+  connCount_.store(conns_.size(), std::memory_order_relaxed);
+  if (dumpRequested_.load(std::memory_order_acquire)) {
+    serveDumpRequest();
+  }
+  if (handled > 0) {
+    stats_.busyLoops.add();
+  }
+  if (quiescent) {
+    rte_rcu_qsbr_quiescent(shared_.rcu, index_);
+  }
+  return handled;
+}
+
+void Worker::drainHandoff() {
+  rte_mbuf* pkts[kBurst];
+  const unsigned n = shared_.workers;
+  for (unsigned src = 0; src < n; ++src) {
+    if (src == index_) {
+      continue;
+    }
+    rte_ring* r = shared_.handoff[src * n + index_];
+    unsigned got = rte_ring_dequeue_burst(r, reinterpret_cast<void**>(pkts), kBurst, nullptr);
+    for (unsigned i = 0; i < got; ++i) {
+      stats_.handoffIn.add();
+      handle(pkts[i], -1, true);  // rx port travels in hash.usr
+    }
+    rte_ring* learn = shared_.arpLearn[src * n + index_];
+    got = rte_ring_dequeue_burst(learn, reinterpret_cast<void**>(pkts), kBurst, nullptr);
+    for (unsigned i = 0; i < got; ++i) {
+      pkt::PacketView v;
+      uint8_t* data = rte_pktmbuf_mtod(pkts[i], uint8_t*);
+      if (pkt::parsePacket(data, rte_pktmbuf_data_len(pkts[i]), v) && v.kind == pkt::PacketKind::kArp) {
+        handleArp(pkts[i], v, static_cast<int>(pkts[i]->hash.usr), true);
+      }
+      rte_pktmbuf_free(pkts[i]);
+    }
+  }
+}
+
+bool Worker::handOff(rte_mbuf* m, unsigned owner) {
+  rte_ring* r = shared_.handoff[index_ * shared_.workers + owner];
+  if (rte_ring_enqueue(r, m) != 0) {
+    dropPacket(m, DropReason::kHandoffRingFull);
+    return false;
+  }
+  stats_.handoffOut.add();
+  return true;
+}
+
+void Worker::handle(rte_mbuf* m, int rxPort, bool handedOff) {
+  stats_.rxPackets.add();
+  stats_.rxBytes.add(rte_pktmbuf_pkt_len(m));
+  if (m->nb_segs != 1) {
+    // Frames above the mbuf data room come only with jumbo MTUs; linearise.
+    if (rte_pktmbuf_linearize(m) != 0) {
+      dropPacket(m, DropReason::kTruncatedEthernet);
+      return;
+    }
+  }
+  pkt::PacketView v;
+  pkt::ParseOptions opts;
+  opts.verifyIpChecksum =
+      (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) != RTE_MBUF_F_RX_IP_CKSUM_GOOD;
+  pkt::ParseResult r =
+      pkt::parsePacket(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m), v, opts);
+  if (!r) {
+    dropPacket(m, r.reason);
+    return;
+  }
+  if (rxPort < 0) {
+    rxPort = static_cast<int>(m->hash.usr);
+  }
+  if (v.kind == pkt::PacketKind::kArp) {
+    if (shared_.workers > 1) {
+      // Every worker learns from every ARP packet.
+      for (unsigned w = 0; w < shared_.workers; ++w) {
+        if (w == index_) {
+          continue;
+        }
+        rte_mbuf* copy = rte_pktmbuf_copy(m, shared_.pool, 0, UINT32_MAX);
+        if (copy == nullptr) {
+          stats_.drop(DropReason::kMbufAllocFailed);
+          continue;
+        }
+        copy->hash.usr = static_cast<uint32_t>(rxPort);
+        if (rte_ring_enqueue(shared_.arpLearn[index_ * shared_.workers + w], copy) != 0) {
+          rte_pktmbuf_free(copy);
+          stats_.drop(DropReason::kHandoffRingFull);
+        }
+      }
+    }
+    handleArp(m, v, rxPort, false);
+    return;
+  }
+  m->hash.usr = static_cast<uint32_t>(rxPort);
+  handleIpv4(m, v, rxPort, handedOff);
+}
+
+void Worker::learnNeighbour(uint32_t ip, const pkt::MacAddr& mac, int port) {
+  NeighbourTable::Entry* e = neighbours_.find(ip);
+  if (e == nullptr) {
+    return;  // only entries we asked for (or refresh) are learned
+  }
+  if (e->state == NeighbourTable::State::kStatic) {
+    return;
+  }
+  e->mac = mac;
+  e->port = static_cast<int8_t>(port);
+  e->state = NeighbourTable::State::kReachable;
+  e->updatedNs = nowNs_;
+  e->retries = 0;
+  for (uint8_t i = 0; i < e->pendingCount; ++i) {
+    transmit(e->pending[i], port, mac);
+  }
+  e->pendingCount = 0;
+}
+
+void Worker::handleArp(rte_mbuf* m, pkt::PacketView& v, int rxPort, bool learnOnly) {
+  if (v.arpSpa != 0) {
+    learnNeighbour(v.arpSpa, v.arpSha, rxPort);
+  }
+  if (learnOnly) {
+    return;
+  }
+  const bool forUs = v.arpOp == pkt::kArpOpRequest && v.arpTpa != v.arpSpa &&
+                     (snap_->localPort(v.arpTpa) == rxPort || snap_->vips.count(v.arpTpa) != 0);
+  if (!forUs) {
+    rte_pktmbuf_free(m);
+    return;
+  }
+  // Turn the request into the reply in place.
+  const pkt::MacAddr ours = snap_->ports[rxPort].mac;
+  pkt::ArpPacket* arp = v.arp();
+  arp->op.set(pkt::kArpOpReply);
+  arp->tha = v.arpSha;
+  arp->tpa.set(v.arpSpa);
+  arp->sha = ours;
+  arp->spa.set(v.arpTpa);
+  v.eth()->dst = v.arpSha;
+  v.eth()->src = ours;
+  stats_.arpRepliesSent.add();
+  auto& t = tx_[rxPort];
+  t.pkts[t.count++] = m;
+  if (t.count == kBurst) {
+    flushTx();
+  }
+}
+
+void Worker::sendArpRequest(int port, uint32_t targetIp, uint32_t senderIp) {
+  const pkt::MacAddr ours = snap_->ports[port].mac;
+  rte_mbuf* m = buildArp(shared_.pool, pkt::kArpOpRequest, pkt::kBroadcastMac, ours, senderIp,
+                         pkt::MacAddr{}, targetIp);
+  if (m == nullptr) {
+    stats_.drop(DropReason::kMbufAllocFailed);
+    return;
+  }
+  stats_.arpRequestsSent.add();
+  auto& t = tx_[port];
+  t.pkts[t.count++] = m;
+  if (t.count == kBurst) {
+    flushTx();
+  }
+}
+
+void Worker::sendGratuitousArps() {
+  for (uint32_t vip : snap_->vips) {
+    RouteHop hop = snap_->routes.lookup(vip);
+    int port = hop.found() ? hop.port : 0;
+    if (static_cast<size_t>(port) >= snap_->ports.size()) {
+      continue;
+    }
+    const pkt::MacAddr ours = snap_->ports[port].mac;
+    rte_mbuf* m = buildArp(shared_.pool, pkt::kArpOpRequest, pkt::kBroadcastMac, ours, vip,
+                           pkt::MacAddr{}, vip);
+    if (m == nullptr) {
+      stats_.drop(DropReason::kMbufAllocFailed);
+      continue;
+    }
+    stats_.garpSent.add();
+    auto& t = tx_[port];
+    t.pkts[t.count++] = m;
+    if (t.count == kBurst) {
+      flushTx();
+    }
+  }
+}
+
+void Worker::neighbourHousekeeping() {
+  using State = NeighbourTable::State;
+  for (auto& e : neighbours_) {
+    if (e.state == State::kIncomplete && nowNs_ - e.lastRequestNs >= NeighbourTable::kRetryInterval) {
+      if (e.retries >= NeighbourTable::kMaxRetries) {
+        for (uint8_t i = 0; i < e.pendingCount; ++i) {
+          dropPacket(e.pending[i], DropReason::kArpTimeout);
+        }
+        e.pendingCount = 0;
+        e.state = State::kFailed;
+        stats_.arpResolveFailures.add();
+        continue;
+      }
+      ++e.retries;
+      e.lastRequestNs = nowNs_;
+      sendArpRequest(e.port, e.ip, snap_->sourceAddressFor(e.port, e.ip));
+    }
+  }
+}
+
+void Worker::route(rte_mbuf* m, pkt::PacketView& v, uint32_t dst) {
+  (void)v;
+  RouteHop hop = snap_->routes.lookup(dst);
+  if (!hop.found()) {
+    dropPacket(m, DropReason::kNoRoute);
+    return;
+  }
+  using State = NeighbourTable::State;
+  NeighbourTable::Entry* e = neighbours_.findOrCreate(hop.nextHop);
+  if (e == nullptr) {
+    dropPacket(m, DropReason::kArpQueueFull);
+    return;
+  }
+  if (e->state == State::kReachable || e->state == State::kStatic) {
+    if (e->state == State::kReachable && nowNs_ - e->updatedNs > NeighbourTable::kReachableTime &&
+        nowNs_ - e->lastRequestNs > NeighbourTable::kRetryInterval) {
+      e->lastRequestNs = nowNs_;  // refresh in the background, keep using the MAC
+      sendArpRequest(hop.port, hop.nextHop, snap_->sourceAddressFor(hop.port, hop.nextHop));
+    }
+    transmit(m, e->port >= 0 ? e->port : hop.port, e->mac);
+    return;
+  }
+  if (e->state == State::kFailed) {
+    e->state = State::kIncomplete;
+    e->retries = 0;
+    e->port = static_cast<int8_t>(hop.port);
+    e->lastRequestNs = nowNs_;
+    sendArpRequest(hop.port, hop.nextHop, snap_->sourceAddressFor(hop.port, hop.nextHop));
+  }
+  if (e->pendingCount >= NeighbourTable::kMaxPending) {
+    dropPacket(m, DropReason::kArpQueueFull);
+    return;
+  }
+  e->pending[e->pendingCount++] = m;
+}
+
+void Worker::transmit(rte_mbuf* m, int port, const pkt::MacAddr& dstMac) {
+  auto* eth = rte_pktmbuf_mtod(m, pkt::EthernetHeader*);
+  eth->dst = dstMac;
+  eth->src = snap_->ports[port].mac;
+  auto& t = tx_[port];
+  t.pkts[t.count++] = m;
+  if (t.count == kBurst) {
+    flushTx();
+  }
+}
+
+void Worker::flushTx() {
+  for (size_t p = 0; p < tx_.size(); ++p) {
+    auto& t = tx_[p];
+    if (t.count == 0) {
+      continue;
+    }
+    uint64_t bytes = 0;
+    for (uint16_t i = 0; i < t.count; ++i) {
+      bytes += rte_pktmbuf_pkt_len(t.pkts[i]);
+    }
+    uint16_t sent =
+        rte_eth_tx_burst(shared_.ports[p].portId, static_cast<uint16_t>(index_), t.pkts, t.count);
+    for (uint16_t i = sent; i < t.count; ++i) {
+      bytes -= rte_pktmbuf_pkt_len(t.pkts[i]);
+      dropPacket(t.pkts[i], DropReason::kTxRingFull);
+    }
+    stats_.txPackets.add(sent);
+    stats_.txBytes.add(bytes);
+    t.count = 0;
+  }
+}
+
+void Worker::handleIpv4(rte_mbuf* m, pkt::PacketView& v, int rxPort, bool handedOff) {
+  (void)rxPort;
+  const L4Proto proto = l4Of(v.proto);
+  if (!v.hasL4 || proto == L4Proto::kIcmp) {
+    // ICMP (echo, errors) and fragments are the exception-path / ICMP issue;
+    // until then they are counted, never forwarded blindly.
+    dropPacket(m, v.hasL4 ? DropReason::kIcmpUnsupported : DropReason::kFragmentWithoutConn);
+    return;
+  }
+  const FiveTuple tuple{v.srcAddr, v.dstAddr, v.srcPort, v.dstPort, proto};
+  const ServiceRuntime* svc = snap_->vips.count(v.dstAddr)
+                                  ? snap_->findService(v.dstAddr, v.dstPort, proto)
+                                  : nullptr;
+  if (svc != nullptr) {
+    // Client -> VIP: the client endpoint is the source.
+    unsigned owner = ownerOf(v.srcAddr, v.srcPort, shared_.workers);
+    if (!handedOff && owner != index_) {
+      handOff(m, owner);
+      return;
+    }
+    inbound(m, v, *svc);
+    return;
+  }
+  if (snap_->vips.count(v.dstAddr) != 0) {
+    dropPacket(m, DropReason::kNoService);
+    return;
+  }
+  // Real server -> client (NAT reply): the client endpoint is the destination.
+  unsigned owner = ownerOf(v.dstAddr, v.dstPort, shared_.workers);
+  if (!handedOff && owner != index_) {
+    handOff(m, owner);
+    return;
+  }
+  LookupResult lr = conns_.lookup(tuple);
+  if (!lr.hit() || lr.dir != Direction::kOut) {
+    dropPacket(m, snap_->localPort(v.dstAddr) >= 0 ? DropReason::kExceptionPathOff
+                                                   : DropReason::kNotForUs);
+    return;
+  }
+  outbound(m, v, lr.id);
+}
+
+void Worker::inbound(rte_mbuf* m, pkt::PacketView& v, const ServiceRuntime& svc) {
+  const FiveTuple tuple{v.srcAddr, v.dstAddr, v.srcPort, v.dstPort, svc.proto};
+  LookupResult lr = conns_.lookup(tuple);
+  if (lr.hit() && !conns_.destAlive(lr.id, snap_->destGenerations)) {
+    if (!snap_->expireNodestConn) {
+      // IPVS default (expire_nodest_conn = 0): drop silently until the
+      // connection times out.
+      dropPacket(m, DropReason::kDestRemoved);
+      return;
+    }
+    conns_.expireNow(lr.id, *this);
+    lr = LookupResult{};
+  }
+  ConnId id;
+  if (lr.hit()) {
+    id = lr.id;
+  } else {
+    if (svc.proto == L4Proto::kTcp &&
+        ((v.tcpFlags & pkt::kTcpSyn) == 0 || (v.tcpFlags & pkt::kTcpRst) != 0)) {
+      dropPacket(m, DropReason::kNotSyn);
+      return;
+    }
+    id = newConnection(v, svc);
+    if (id == kNoConn) {
+      rte_pktmbuf_free(m);  // counted by newConnection
+      return;
+    }
+  }
+  const Conn& c = conns_.conn(id);
+  StateUpdate su = conns_.onPacket(id, Direction::kIn, v.tcpFlags);
+  if (su.activity != Activity::kUnchanged) {
+    if (sched::RealServer* rs = snap_->rsById[c.realServerId()]) {
+      if (su.activity == Activity::kBecameActive) {
+        rs->connActivated();
+      } else {
+        rs->connDeactivated();
+      }
+    }
+  }
+  forwardIn(m, v, c, &svc);
+}
+
+ConnId Worker::newConnection(pkt::PacketView& v, const ServiceRuntime& svc) {
+  sched::Scheduler& sched = *svc.schedulers[index_];
+  const RsRuntime* rs = nullptr;
+  ConnId tmpl = kNoConn;
+  if (svc.persistent) {
+    TemplateKey key = TemplateKey::forService(svc.proto, v.srcAddr, svc.persistNetmask, svc.vip,
+                                              svc.port);
+    tmpl = conns_.findTemplate(key);
+    if (tmpl != kNoConn) {
+      const Conn& t = conns_.conn(tmpl);
+      sched::RealServer* srv = conns_.destAlive(tmpl, snap_->destGenerations)
+                                   ? snap_->rsById[t.realServerId()]
+                                   : nullptr;
+      if (srv == nullptr || (snap_->expireQuiescentTemplate && srv->weight() == 0)) {
+        conns_.invalidateTemplate(tmpl);
+        tmpl = kNoConn;
+      } else {
+        rs = svc.rsFor(srv);
+        if (rs == nullptr) {
+          conns_.invalidateTemplate(tmpl);
+          tmpl = kNoConn;
+        }
+      }
+    }
+    if (tmpl == kNoConn) {
+      sched::PickKey pk{v.srcAddr, v.srcPort, v.dstAddr, static_cast<uint8_t>(svc.proto)};
+      sched::RealServer* srv = sched.pick(pk, std::chrono::nanoseconds(nowNs_));
+      rs = srv ? svc.rsFor(srv) : nullptr;
+      if (rs == nullptr) {
+        stats_.drop(DropReason::kNoDest);
+        return kNoConn;
+      }
+      NewTemplate nt;
+      nt.key = key;
+      nt.rsAddr = rs->addr;
+      nt.rsPort = rs->port;
+      nt.fwd = rs->fwd;
+      nt.serviceId = svc.id;
+      nt.realServerId = rs->id;
+      nt.destGeneration = rs->generation;
+      nt.timeout = svc.persistTimeout;
+      InsertResult ir = conns_.insertTemplate(nt);
+      if (!ir.ok()) {
+        stats_.drop(DropReason::kConnTableFull);
+        return kNoConn;
+      }
+      tmpl = ir.id;
+      rs->server->bindTemplate();
+    }
+  } else {
+    sched::PickKey pk{v.srcAddr, v.srcPort, v.dstAddr, static_cast<uint8_t>(svc.proto)};
+    sched::RealServer* srv = sched.pick(pk, std::chrono::nanoseconds(nowNs_));
+    rs = srv ? svc.rsFor(srv) : nullptr;
+    if (rs == nullptr) {
+      stats_.drop(DropReason::kNoDest);
+      return kNoConn;
+    }
+  }
+  NewConn nc;
+  nc.proto = svc.proto;
+  nc.clientAddr = v.srcAddr;
+  nc.clientPort = v.srcPort;
+  nc.vipAddr = v.dstAddr;
+  nc.vipPort = v.dstPort;
+  nc.rsAddr = rs->addr;
+  nc.rsPort = rs->port != 0 ? rs->port : v.dstPort;
+  nc.fwd = rs->fwd;
+  nc.serviceId = svc.id;
+  nc.realServerId = rs->id;
+  nc.destGeneration = rs->generation;
+  nc.controlTemplate = tmpl;
+  InsertResult ir = conns_.insert(nc);
+  if (!ir.ok()) {
+    stats_.drop(DropReason::kConnTableFull);
+    return kNoConn;
+  }
+  rs->server->bindConn(false);
+  stats_.newConns.add();
+  serviceStats_[svc.id].conns.add();
+  rsStats_[rs->id].conns.add();
+  return ir.id;
+}
+
+void Worker::forwardIn(rte_mbuf* m, pkt::PacketView& v, const Conn& c, const ServiceRuntime* svc) {
+  const uint32_t bytes = v.ipTotalLen;
+  pkt::Verdict verdict;
+  switch (c.forwardMode()) {
+    case ForwardMode::kNat:
+      verdict = nat::rewriteInbound(v, nat::NatBinding{c.vipAddr(), c.vipPort(), c.rsAddr(), c.rsPort()});
+      break;
+    case ForwardMode::kDr:
+    case ForwardMode::kTun:
+      // DR and TUN arrive with their own issue; never forward untransformed.
+      verdict = pkt::Verdict::drop(DropReason::kNotForUs);
+      break;
+  }
+  if (!verdict.forwarded()) {
+    dropPacket(m, verdict.reason);
+    return;
+  }
+  if (svc != nullptr) {
+    serviceStats_[svc->id].inPackets.add();
+    serviceStats_[svc->id].inBytes.add(bytes);
+  }
+  rsStats_[c.realServerId()].inPackets.add();
+  rsStats_[c.realServerId()].inBytes.add(bytes);
+  route(m, v, c.rsAddr());
+}
+
+void Worker::outbound(rte_mbuf* m, pkt::PacketView& v, ConnId id) {
+  const Conn& c = conns_.conn(id);
+  if (!conns_.destAlive(id, snap_->destGenerations)) {
+    if (snap_->expireNodestConn) {
+      conns_.expireNow(id, *this);
+    }
+    dropPacket(m, DropReason::kDestRemoved);
+    return;
+  }
+  StateUpdate su = conns_.onPacket(id, Direction::kOut, v.tcpFlags);
+  if (su.activity != Activity::kUnchanged) {
+    if (sched::RealServer* rs = snap_->rsById[c.realServerId()]) {
+      if (su.activity == Activity::kBecameActive) {
+        rs->connActivated();
+      } else {
+        rs->connDeactivated();
+      }
+    }
+  }
+  const uint32_t bytes = v.ipTotalLen;
+  pkt::Verdict verdict =
+      nat::rewriteOutbound(v, nat::NatBinding{c.vipAddr(), c.vipPort(), c.rsAddr(), c.rsPort()});
+  if (!verdict.forwarded()) {
+    dropPacket(m, verdict.reason);
+    return;
+  }
+  serviceStats_[c.serviceId()].outPackets.add();
+  serviceStats_[c.serviceId()].outBytes.add(bytes);
+  rsStats_[c.realServerId()].outPackets.add();
+  rsStats_[c.realServerId()].outBytes.add(bytes);
+  route(m, v, c.clientAddr());
+}
+
+void Worker::onExpired(ConnId, const Conn& conn) {
+  if (snap_ == nullptr || conn.realServerId() >= snap_->destGenerations.size() ||
+      snap_->destGenerations[conn.realServerId()] != conn.destGeneration()) {
+    return;  // its server is gone: nothing to unbind
+  }
+  sched::RealServer* rs = snap_->rsById[conn.realServerId()];
+  if (rs == nullptr) {
+    return;
+  }
+  if (conn.isTemplate()) {
+    rs->unbindTemplate();
+  } else {
+    rs->unbindConn(conn.isActive());
+  }
+}
+
+void Worker::serveDumpRequest() {
+  dump_.clear();
+  conns_.forEach([&](ConnId id, const Conn& c) {
+    ConnInfo ci;
+    ci.worker = index_;
+    ci.proto = c.proto();
+    ci.isTemplate = c.isTemplate();
+    ci.state = c.state();
+    ci.clientAddr = c.clientAddr();
+    ci.clientPort = c.clientPort();
+    ci.vipAddr = c.vipAddr();
+    ci.vipPort = c.vipPort();
+    ci.rsAddr = c.rsAddr();
+    ci.rsPort = c.rsPort();
+    ci.remaining = conns_.remaining(id);
+    dump_.push_back(ci);
+  });
+  dumpRequested_.store(false, std::memory_order_relaxed);
+  dumpDone_.store(true, std::memory_order_release);
+}
+
+std::vector<ConnInfo> Worker::dumpConnections(bool launched) {
+  if (!launched) {
+    dumpRequested_.store(true, std::memory_order_relaxed);
+    serveDumpRequest();
+  } else {
+    dumpDone_.store(false, std::memory_order_relaxed);
+    dumpRequested_.store(true, std::memory_order_release);
+    // Bounded wait: a worker serves the request within one loop.
+    for (int i = 0; i < 100000 && !dumpDone_.load(std::memory_order_acquire); ++i) {
+      std::this_thread::sleep_for(std::chrono::microseconds(10));
+    }
+    if (!dumpDone_.load(std::memory_order_acquire)) {
+      return {};
+    }
+  }
+  return dump_;
+}
+
+}  // namespace dplb::dp

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Network-namespace helpers for dplb's end-to-end tests. Source this file.
+#
+# Every name a test creates carries the prefix $NS_PREFIX (unique per run) and
+# is registered for teardown; `ns_cleanup` (installed as an EXIT trap by
+# ns_init) deletes them all, on success and on failure. Addresses used are
+# 10.x addresses that exist only inside these namespaces (TESTING-NOTES.md).
+#
+#   ns_init                      unique prefix, EXIT trap, sanity checks
+#   ns_add NAME                  namespace $NS_PREFIX-NAME, lo up, rp_filter 0
+#   ns_link A IFA B IFB          single-queue veth pair, offloads off, both up
+#   ns_addr NS IF CIDR           address an interface
+#   ns_exec NS CMD...            run in namespace
+#   ns_bridge NS BR IF...        bridge some interfaces of one namespace
+#   ns_bg NS LOG CMD...          start a background process, killed at cleanup
+#   ns_wait_tcp NS IP PORT [N]   wait (bounded) until a TCP port accepts
+
+set -o pipefail
+
+NS_PREFIX=""
+NS_LIST=()
+NS_PIDS=()
+
+ns_init() {
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "SKIP: end-to-end tests need root (network namespaces)" >&2
+    exit 77
+  fi
+  NS_PREFIX="dplb$$"
+  trap ns_cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+
+ns_name() { echo "$NS_PREFIX-$1"; }
+
+ns_add() {
+  local ns
+  ns=$(ns_name "$1")
+  ip netns add "$ns"
+  NS_LIST+=("$ns")
+  ip -n "$ns" link set lo up
+  ip netns exec "$ns" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+}
+
+ns_offloads_off() {
+  local ns=$1 ifname=$2
+  ip netns exec "$ns" ethtool -K "$ifname" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
+}
+
+ns_link() {
+  local a b
+  a=$(ns_name "$1")
+  b=$(ns_name "$3")
+  ip link add "$2" netns "$a" numtxqueues 1 numrxqueues 1 type veth \
+    peer name "$4" netns "$b" numtxqueues 1 numrxqueues 1
+  ip -n "$a" link set "$2" up
+  ip -n "$b" link set "$4" up
+  ns_offloads_off "$a" "$2"
+  ns_offloads_off "$b" "$4"
+  ip netns exec "$a" sysctl -qw "net.ipv4.conf.$2.rp_filter=0"
+  ip netns exec "$b" sysctl -qw "net.ipv4.conf.$4.rp_filter=0"
+}
+
+ns_addr() { ip -n "$(ns_name "$1")" addr add "$3" dev "$2"; }
+
+ns_exec() {
+  local ns
+  ns=$(ns_name "$1")
+  shift
+  ip netns exec "$ns" "$@"
+}
+
+ns_bridge() {
+  local ns br
+  ns=$(ns_name "$1")
+  br=$2
+  shift 2
+  ip -n "$ns" link add "$br" type bridge
+  ip -n "$ns" link set "$br" up
+  for ifname in "$@"; do
+    ip -n "$ns" link set "$ifname" master "$br"
+  done
+}
+
+ns_bg() {
+  local ns log
+  ns=$(ns_name "$1")
+  log=$2
+  shift 2
+  ip netns exec "$ns" "$@" >"$log" 2>&1 &
+  NS_PIDS+=($!)
+  echo $!
+}
+
+ns_wait_tcp() {
+  local ns ip port tries
+  ns=$(ns_name "$1")
+  ip=$2 port=$3 tries=${4:-100}
+  for ((i = 0; i < tries; i++)); do
+    if ip netns exec "$ns" bash -c "exec 3<>/dev/tcp/$ip/$port" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "timeout waiting for $ip:$port in $ns" >&2
+  return 1
+}
+
+ns_cleanup() {
+  local pid ns
+  for pid in "${NS_PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${NS_PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  for ns in "${NS_LIST[@]}"; do
+    ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+    ip netns del "$ns" 2>/dev/null || true
+  done
+}

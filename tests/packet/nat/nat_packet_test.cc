@@ -1,0 +1,475 @@
+// Packet tier for NAT forwarding through the real worker code: every output
+// field checked, checksums recomputed independently (packet_builder.h).
+
+#include <gtest/gtest.h>
+
+#include "dp_harness.h"
+#include "packet_builder.h"
+
+namespace dplb::test {
+namespace {
+
+using pkt::DropReason;
+using namespace std::chrono_literals;
+
+constexpr Mac kClientMac{0x02, 0xc1, 0, 0, 0, 0x05};
+constexpr Mac kRs11Mac{0x02, 0, 0, 0, 0x01, 0x0b};
+constexpr Mac kRs12Mac{0x02, 0, 0, 0, 0x01, 0x0c};
+const uint32_t kClient = ip4(10, 0, 0, 5);
+const uint32_t kVip = ip4(10, 0, 0, 100);
+const uint32_t kRs11 = ip4(10, 0, 1, 11);
+const uint32_t kRs12 = ip4(10, 0, 1, 12);
+
+std::string baseConfig(const std::string& scheduler, const std::string& extraService = "",
+                       bool staticRs12 = true) {
+  std::string neighbours = R"(
+  neighbours:
+    - { ip: 10.0.0.5, mac: "02:c1:00:00:00:05" }
+    - { ip: 10.0.1.11, mac: "02:00:00:00:01:0b" })";
+  if (staticRs12) {
+    neighbours += R"(
+    - { ip: 10.0.1.12, mac: "02:00:00:00:01:0c" })";
+  }
+  return R"(
+dataplane:
+  lcores: "0"
+  exception_path: false
+  ports:
+    - { name: wan, device: "{WAN}", addresses: [10.0.0.2/24] }
+    - { name: lan, device: "{LAN}", addresses: [10.0.1.1/24] })" +
+         neighbours + R"(
+services:
+  - name: web
+    vip: 10.0.0.100
+    port: 80
+    protocol: tcp
+    scheduler: )" +
+         scheduler + R"(
+    forward: nat)" + extraService +
+         R"(
+    real_servers:
+      - { address: 10.0.1.11, port: 8080 }
+      - { address: 10.0.1.12, port: 8080 }
+  - name: dns
+    vip: 10.0.0.100
+    port: 53
+    protocol: udp
+    scheduler: rr
+    forward: nat
+    real_servers:
+      - { address: 10.0.1.11, port: 5353 }
+)";
+}
+
+Bytes clientTcp(uint16_t sport, uint8_t flags, std::string_view payload = "", uint8_t ttl = 64) {
+  return FrameBuilder()
+      .eth({.dst = {0x02, 0, 0, 0, 0, 0x99}, .src = kClientMac})
+      .ipv4({.src = kClient, .dst = kVip, .ttl = ttl})
+      .tcp({.sport = sport, .dport = 80, .seq = 1000, .flags = flags})
+      .payload(payload)
+      .build();
+}
+
+Bytes serverTcp(uint32_t rs, uint16_t dport, uint8_t flags, std::string_view payload = "") {
+  return FrameBuilder()
+      .eth({.dst = {0x02, 0, 0, 0, 0, 0x98}, .src = rs == kRs11 ? kRs11Mac : kRs12Mac})
+      .ipv4({.src = rs, .dst = kClient, .ttl = 64})
+      .tcp({.sport = 8080, .dport = dport, .seq = 5000, .ack = 1001, .flags = flags})
+      .payload(payload)
+      .build();
+}
+
+class NatPacketTest : public ::testing::Test {
+ protected:
+  void TearDown() override { h_.stop(); }
+  DataplaneHarness h_;
+};
+
+TEST_F(NatPacketTest, SynToVipIsTranslatedToTheRealServer) {
+  h_.start(baseConfig("rr"));
+  Bytes in = clientTcp(40001, kTcpSynFlag, "hello");
+  Bytes out = h_.send(0, in, 1);
+  DecodedFrame d = decodeFrame(out);
+  ASSERT_TRUE(d.valid) << d.error;
+  // rr walks the IPVS list newest-added first: 10.0.1.12 was added last.
+  EXPECT_EQ(d.ethDst, kRs12Mac);
+  EXPECT_EQ(d.ethSrc, h_.portMac(1));
+  EXPECT_EQ(d.ip.src, kClient) << "the real server must see the client's address";
+  EXPECT_EQ(d.ip.dst, kRs12);
+  EXPECT_EQ(d.ip.ttl, 63);
+  EXPECT_EQ(d.ip.id, 0x1234);
+  ASSERT_TRUE(d.tcp);
+  EXPECT_EQ(d.tcp->sport, 40001);
+  EXPECT_EQ(d.tcp->dport, 8080) << "port mapping 80 -> 8080";
+  EXPECT_EQ(d.tcp->seq, 1000u);
+  EXPECT_EQ(d.tcp->flags, kTcpSynFlag);
+  EXPECT_EQ(std::string(d.payload.begin(), d.payload.end()), "hello");
+  EXPECT_EQ(checksumProblems(out), "");
+  EXPECT_EQ(h_.dp().connCount(), 1u);
+  auto st = h_.dp().serviceTotals(kVip, 80, dp::L4Proto::kTcp);
+  EXPECT_EQ(st.conns, 1u);
+  EXPECT_EQ(st.inPackets, 1u);
+  EXPECT_EQ(st.inBytes, in.size() - 14);
+}
+
+TEST_F(NatPacketTest, ReplyIsTranslatedBackToTheVip) {
+  h_.start(baseConfig("rr"));
+  h_.send(0, clientTcp(40001, kTcpSynFlag), 1);
+  Bytes out = h_.send(1, serverTcp(kRs12, 40001, kTcpSynFlag | kTcpAckFlag, "data"), 0);
+  DecodedFrame d = decodeFrame(out);
+  ASSERT_TRUE(d.valid) << d.error;
+  EXPECT_EQ(d.ethDst, kClientMac);
+  EXPECT_EQ(d.ethSrc, h_.portMac(0));
+  EXPECT_EQ(d.ip.src, kVip);
+  EXPECT_EQ(d.ip.dst, kClient);
+  EXPECT_EQ(d.ip.ttl, 63);
+  ASSERT_TRUE(d.tcp);
+  EXPECT_EQ(d.tcp->sport, 80);
+  EXPECT_EQ(d.tcp->dport, 40001);
+  EXPECT_EQ(d.tcp->seq, 5000u);
+  EXPECT_EQ(d.tcp->ack, 1001u);
+  EXPECT_EQ(checksumProblems(out), "");
+  auto rs = h_.dp().realServerTotals(kVip, 80, dp::L4Proto::kTcp, kRs12, 8080);
+  EXPECT_EQ(rs.inPackets, 1u);
+  EXPECT_EQ(rs.outPackets, 1u);
+}
+
+TEST_F(NatPacketTest, FullConversationKeepsTranslatingBothWays) {
+  h_.start(baseConfig("rr"));
+  h_.send(0, clientTcp(40002, kTcpSynFlag), 1);
+  h_.send(1, serverTcp(kRs12, 40002, kTcpSynFlag | kTcpAckFlag), 0);
+  for (int i = 0; i < 3; ++i) {
+    Bytes a = h_.send(0, clientTcp(40002, kTcpAckFlag | kTcpPshFlag, "GET /"), 1);
+    EXPECT_EQ(decodeFrame(a).ip.dst, kRs12);
+    EXPECT_EQ(checksumProblems(a), "");
+    Bytes b = h_.send(1, serverTcp(kRs12, 40002, kTcpAckFlag | kTcpPshFlag, "200 OK"), 0);
+    EXPECT_EQ(decodeFrame(b).ip.src, kVip);
+    EXPECT_EQ(checksumProblems(b), "");
+  }
+  h_.send(0, clientTcp(40002, kTcpFinFlag | kTcpAckFlag), 1);
+  h_.send(1, serverTcp(kRs12, 40002, kTcpFinFlag | kTcpAckFlag), 0);
+  auto conns = h_.dp().connections();
+  ASSERT_EQ(conns.size(), 1u);
+  EXPECT_NE(conns[0].state, static_cast<uint8_t>(dp::TcpState::kEstablished));
+}
+
+TEST_F(NatPacketTest, RoundRobinFollowsIpvsListOrder) {
+  h_.start(baseConfig("rr"));
+  std::vector<uint32_t> got;
+  for (uint16_t p = 0; p < 4; ++p) {
+    got.push_back(decodeFrame(h_.send(0, clientTcp(41000 + p, kTcpSynFlag), 1)).ip.dst);
+  }
+  EXPECT_EQ(got, (std::vector<uint32_t>{kRs12, kRs11, kRs12, kRs11}));
+}
+
+TEST_F(NatPacketTest, NonSynWithoutConnectionIsDroppedAndCounted) {
+  h_.start(baseConfig("rr"));
+  h_.inject(0, clientTcp(40003, kTcpAckFlag));
+  h_.pollAll();
+  EXPECT_TRUE(h_.collect(1).empty());
+  EXPECT_EQ(h_.drops(DropReason::kNotSyn), 1u);
+  EXPECT_EQ(h_.dp().connCount(), 0u);
+}
+
+TEST_F(NatPacketTest, TtlOneIsNotForwarded) {
+  h_.start(baseConfig("rr"));
+  h_.inject(0, clientTcp(40004, kTcpSynFlag, "", 1));
+  h_.pollAll();
+  EXPECT_TRUE(h_.collect(1).empty());
+  EXPECT_EQ(h_.drops(DropReason::kTtlExpired), 1u);
+}
+
+TEST_F(NatPacketTest, MalformedPacketsAreDroppedByReason) {
+  h_.start(baseConfig("rr"));
+  Bytes badSum = FrameBuilder()
+                     .eth({.src = kClientMac})
+                     .ipv4({.src = kClient, .dst = kVip, .checksum = 0xdead})
+                     .tcp({.sport = 1, .dport = 80})
+                     .build();
+  Bytes truncated = clientTcp(40005, kTcpSynFlag);
+  truncated.resize(14 + 10);
+  Bytes badIhl = FrameBuilder()
+                     .eth({.src = kClientMac})
+                     .ipv4({.src = kClient, .dst = kVip, .ihl = 3})
+                     .tcp({.sport = 1, .dport = 80})
+                     .build();
+  Bytes tiny(6, 0xff);
+  for (const Bytes& b : {badSum, truncated, badIhl, tiny}) {
+    h_.inject(0, b);
+  }
+  h_.pollAll();
+  EXPECT_TRUE(h_.collect(1).empty());
+  EXPECT_EQ(h_.drops(DropReason::kBadIpChecksum), 1u);
+  EXPECT_EQ(h_.drops(DropReason::kTruncatedIpv4), 1u);
+  EXPECT_EQ(h_.drops(DropReason::kBadIhl), 1u);
+  EXPECT_EQ(h_.drops(DropReason::kTruncatedEthernet), 1u);
+}
+
+TEST_F(NatPacketTest, FullTableDropsNewConnectionsButKeepsOldOnes) {
+  h_.start(baseConfig("rr"), 1, /*capacity=*/2);
+  h_.send(0, clientTcp(42000, kTcpSynFlag), 1);
+  h_.send(0, clientTcp(42001, kTcpSynFlag), 1);
+  h_.inject(0, clientTcp(42002, kTcpSynFlag));
+  h_.pollAll();
+  EXPECT_TRUE(h_.collect(1).empty());
+  EXPECT_EQ(h_.drops(DropReason::kConnTableFull), 1u);
+  // The first connection still forwards.
+  Bytes again = h_.send(0, clientTcp(42000, kTcpAckFlag), 1);
+  EXPECT_EQ(decodeFrame(again).ip.dst, kRs12);
+}
+
+TEST_F(NatPacketTest, ConnectionsExpireWithTheStateTimeout) {
+  h_.start(baseConfig("rr"));
+  h_.send(0, clientTcp(43000, kTcpSynFlag), 1);
+  ASSERT_EQ(h_.dp().connCount(), 1u);
+  // SYN seen from the client: SYN_RECV, 60 s by default.
+  h_.advance(59s);
+  h_.pollAll();
+  EXPECT_EQ(h_.dp().connCount(), 1u);
+  h_.advance(2s);
+  h_.pollAll();
+  EXPECT_EQ(h_.dp().connCount(), 0u);
+  EXPECT_EQ(h_.dp().workerStats(0).expiredConns.get(), 1u);
+  // A reply for the expired connection is no longer translated.
+  h_.inject(1, serverTcp(kRs12, 43000, kTcpSynFlag | kTcpAckFlag));
+  h_.pollAll();
+  EXPECT_TRUE(h_.collect(0).empty());
+  EXPECT_EQ(h_.drops(DropReason::kNotForUs), 1u);
+}
+
+TEST_F(NatPacketTest, EstablishedConnectionsLiveLonger) {
+  h_.start(baseConfig("rr"));
+  h_.send(0, clientTcp(43001, kTcpSynFlag), 1);
+  h_.send(1, serverTcp(kRs12, 43001, kTcpSynFlag | kTcpAckFlag), 0);
+  h_.send(0, clientTcp(43001, kTcpAckFlag), 1);
+  auto conns = h_.dp().connections();
+  ASSERT_EQ(conns.size(), 1u);
+  EXPECT_EQ(conns[0].state, static_cast<uint8_t>(dp::TcpState::kEstablished));
+  h_.advance(899s);
+  h_.pollAll();
+  EXPECT_EQ(h_.dp().connCount(), 1u);
+  h_.advance(2s);
+  h_.pollAll();
+  EXPECT_EQ(h_.dp().connCount(), 0u);
+}
+
+TEST_F(NatPacketTest, PersistencePinsAClientToOneServer) {
+  h_.start(baseConfig("rr", "\n    persistence: { timeout: 300s }"));
+  std::vector<uint32_t> got;
+  for (uint16_t p = 0; p < 4; ++p) {
+    got.push_back(decodeFrame(h_.send(0, clientTcp(44000 + p, kTcpSynFlag), 1)).ip.dst);
+  }
+  EXPECT_EQ(got, (std::vector<uint32_t>(4, kRs12)));
+  // 4 connections + 1 template.
+  EXPECT_EQ(h_.dp().connCount(), 5u);
+}
+
+TEST_F(NatPacketTest, UdpFirstDatagramCreatesAConnection) {
+  h_.start(baseConfig("rr"));
+  Bytes q = FrameBuilder()
+                .eth({.src = kClientMac})
+                .ipv4({.src = kClient, .dst = kVip})
+                .udp({.sport = 5000, .dport = 53})
+                .payload("query")
+                .build();
+  Bytes out = h_.send(0, q, 1);
+  DecodedFrame d = decodeFrame(out);
+  ASSERT_TRUE(d.udp);
+  EXPECT_EQ(d.ip.dst, kRs11);
+  EXPECT_EQ(d.udp->dport, 5353);
+  EXPECT_EQ(checksumProblems(out), "");
+  Bytes r = FrameBuilder()
+                .eth({.src = kRs11Mac})
+                .ipv4({.src = kRs11, .dst = kClient})
+                .udp({.sport = 5353, .dport = 5000})
+                .payload("answer")
+                .build();
+  Bytes back = h_.send(1, r, 0);
+  DecodedFrame b = decodeFrame(back);
+  ASSERT_TRUE(b.udp);
+  EXPECT_EQ(b.ip.src, kVip);
+  EXPECT_EQ(b.udp->sport, 53);
+  EXPECT_EQ(checksumProblems(back), "");
+}
+
+TEST_F(NatPacketTest, AnswersArpForTheVipAndLocalAddresses) {
+  h_.start(baseConfig("rr"));
+  for (uint32_t target : {kVip, ip4(10, 0, 0, 2)}) {
+    Bytes req = FrameBuilder()
+                    .eth({.dst = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, .src = kClientMac})
+                    .arp({.op = 1, .sha = kClientMac, .spa = kClient, .tpa = target})
+                    .build();
+    Bytes rep = h_.send(0, req, 0);
+    ASSERT_GE(rep.size(), 42u);
+    Mac dst, src, sha, tha;
+    std::copy(rep.begin(), rep.begin() + 6, dst.begin());
+    std::copy(rep.begin() + 6, rep.begin() + 12, src.begin());
+    EXPECT_EQ(dst, kClientMac);
+    EXPECT_EQ(src, h_.portMac(0));
+    EXPECT_EQ(rd16(rep, 12), 0x0806);
+    EXPECT_EQ(rd16(rep, 20), 2) << "ARP reply";
+    std::copy(rep.begin() + 22, rep.begin() + 28, sha.begin());
+    EXPECT_EQ(sha, h_.portMac(0));
+    EXPECT_EQ(rd32(rep, 28), target);
+    std::copy(rep.begin() + 32, rep.begin() + 38, tha.begin());
+    EXPECT_EQ(tha, kClientMac);
+    EXPECT_EQ(rd32(rep, 38), kClient);
+  }
+  // Not ours: no answer.
+  Bytes other = FrameBuilder()
+                    .eth({.dst = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, .src = kClientMac})
+                    .arp({.op = 1, .sha = kClientMac, .spa = kClient, .tpa = ip4(10, 0, 0, 77)})
+                    .build();
+  h_.inject(0, other);
+  h_.pollAll();
+  EXPECT_TRUE(h_.collect(0).empty());
+}
+
+TEST_F(NatPacketTest, ResolvesNextHopsByArpAndFlushesWaitingPackets) {
+  h_.start(baseConfig("rr", "", /*staticRs12=*/false));
+  // First SYN goes to 10.0.1.12, which has no static neighbour.
+  h_.inject(0, clientTcp(45000, kTcpSynFlag));
+  h_.pollAll();
+  auto out = h_.collect(1);
+  ASSERT_EQ(out.size(), 1u);
+  Bytes req = out[0];
+  EXPECT_EQ(rd16(req, 12), 0x0806);
+  EXPECT_EQ(rd16(req, 20), 1) << "ARP request";
+  EXPECT_EQ(rd32(req, 28), ip4(10, 0, 1, 1)) << "sender: the port's own address";
+  EXPECT_EQ(rd32(req, 38), kRs12);
+  Bytes reply = FrameBuilder()
+                    .eth({.dst = h_.portMac(1), .src = kRs12Mac})
+                    .arp({.op = 2, .sha = kRs12Mac, .spa = kRs12, .tha = h_.portMac(1),
+                          .tpa = ip4(10, 0, 1, 1)})
+                    .build();
+  h_.inject(1, reply);
+  h_.pollAll();
+  out = h_.collect(1);
+  ASSERT_EQ(out.size(), 1u);
+  DecodedFrame d = decodeFrame(out[0]);
+  EXPECT_EQ(d.ip.dst, kRs12);
+  EXPECT_EQ(d.ethDst, kRs12Mac);
+  EXPECT_EQ(checksumProblems(out[0]), "");
+}
+
+TEST_F(NatPacketTest, UnansweredArpTimesOutAndDropsWaitingPackets) {
+  h_.start(baseConfig("rr", "", /*staticRs12=*/false));
+  h_.inject(0, clientTcp(45001, kTcpSynFlag));
+  h_.pollAll();
+  EXPECT_EQ(h_.collect(1).size(), 1u);  // the first request
+  for (int i = 0; i < 5; ++i) {
+    h_.advance(1100ms);
+    h_.pollAll();
+  }
+  auto retries = h_.collect(1);
+  EXPECT_EQ(retries.size(), 3u) << "three retries, then give up";
+  EXPECT_EQ(h_.drops(DropReason::kArpTimeout), 1u);
+}
+
+TEST_F(NatPacketTest, RemovedServerConnectionsAreDroppedSilently) {
+  h_.start(baseConfig("rr"));
+  h_.send(0, clientTcp(46000, kTcpSynFlag), 1);  // -> .12
+  conf::Config c = h_.config();
+  auto& servers = c.services[0].realServers;
+  servers.erase(servers.begin() + 1);  // drop 10.0.1.12
+  ASSERT_EQ(h_.dp().publish(c), "");
+  h_.inject(0, clientTcp(46000, kTcpAckFlag));
+  h_.pollAll();
+  EXPECT_TRUE(h_.collect(1).empty());
+  EXPECT_EQ(h_.drops(DropReason::kDestRemoved), 1u);
+  // New connections go to the remaining server.
+  EXPECT_EQ(decodeFrame(h_.send(0, clientTcp(46001, kTcpSynFlag), 1)).ip.dst, kRs11);
+}
+
+TEST_F(NatPacketTest, UnchangedServersKeepTheirConnectionsAcrossPublish) {
+  h_.start(baseConfig("rr"));
+  h_.send(0, clientTcp(47000, kTcpSynFlag), 1);  // -> .12
+  conf::Config c = h_.config();
+  c.services[0].realServers[0].weight = 5;  // edit the other one
+  ASSERT_EQ(h_.dp().publish(c), "");
+  Bytes out = h_.send(0, clientTcp(47000, kTcpAckFlag), 1);
+  EXPECT_EQ(decodeFrame(out).ip.dst, kRs12);
+}
+
+TEST_F(NatPacketTest, ExpireNodestConnExpiresOnNextPacket) {
+  std::string cfg = baseConfig("rr");
+  DataplaneHarness::replace(cfg, "  exception_path: false",
+                            "  exception_path: false\n  expire_nodest_conn: true");
+  h_.start(cfg);
+  h_.send(0, clientTcp(48000, kTcpSynFlag), 1);  // -> .12
+  conf::Config c = h_.config();
+  c.services[0].realServers.erase(c.services[0].realServers.begin() + 1);
+  ASSERT_EQ(h_.dp().publish(c), "");
+  h_.inject(0, clientTcp(48000, kTcpAckFlag));
+  h_.pollAll();
+  EXPECT_TRUE(h_.collect(1).empty());
+  EXPECT_EQ(h_.dp().connCount(), 0u) << "expired at once, not left to time out";
+  // A new SYN from the same client port is scheduled afresh.
+  EXPECT_EQ(decodeFrame(h_.send(0, clientTcp(48000, kTcpSynFlag), 1)).ip.dst, kRs11);
+}
+
+TEST_F(NatPacketTest, GratuitousArpForVipsAtStart) {
+  // The harness discards start-up output; look at it before that.
+  ensureEal();
+  RingPort wan, lan;
+  wan.create("gw", 1);
+  lan.create("gl", 1);
+  std::string yaml = baseConfig("rr");
+  DataplaneHarness::replace(yaml, "{WAN}", wan.name);
+  DataplaneHarness::replace(yaml, "{LAN}", lan.name);
+  auto lr = conf::loadConfigString(yaml, "t.yaml");
+  ASSERT_TRUE(lr.ok());
+  dp::Dataplane d;
+  ASSERT_EQ(d.start(*lr.config, {}), "");
+  d.worker(0).pollOnce();
+  void* v;
+  ASSERT_EQ(rte_ring_dequeue(wan.tx[0], &v), 0);
+  auto* m = static_cast<rte_mbuf*>(v);
+  Bytes f(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_mtod(m, uint8_t*) + rte_pktmbuf_data_len(m));
+  rte_pktmbuf_free(m);
+  EXPECT_EQ(rd16(f, 12), 0x0806);
+  EXPECT_EQ(rd32(f, 28), kVip) << "sender = VIP";
+  EXPECT_EQ(rd32(f, 38), kVip) << "target = VIP (gratuitous)";
+  d.stop();
+  wan.destroy();
+  lan.destroy();
+}
+
+// Two workers: a flow whose packets arrive on the other worker's queue is
+// handed to its owner; results equal those of one worker.
+TEST_F(NatPacketTest, TwoWorkersGiveTheSameResultsAsOne) {
+  auto run = [](unsigned workers) {
+    DataplaneHarness h;
+    h.start(baseConfig("sh"), workers);
+    std::vector<std::pair<uint32_t, uint16_t>> out;
+    for (uint16_t p = 0; p < 16; ++p) {
+      // Alternate arrival queues independently of ownership.
+      unsigned q = workers > 1 ? (p % 2) : 0;
+      DecodedFrame d = decodeFrame(h.send(0, clientTcp(50000 + p * 7, kTcpSynFlag), 1, q));
+      out.emplace_back(d.ip.dst, d.tcp ? d.tcp->dport : 0);
+      // The reply arrives on the other queue.
+      unsigned rq = workers > 1 ? ((p + 1) % 2) : 0;
+      DecodedFrame r = decodeFrame(h.send(1, serverTcp(d.ip.dst, 50000 + p * 7,
+                                                       kTcpSynFlag | kTcpAckFlag),
+                                          0, rq));
+      out.emplace_back(r.ip.src, r.tcp ? r.tcp->sport : 0);
+    }
+    uint64_t handoffs = 0;
+    for (unsigned w = 0; w < workers; ++w) {
+      handoffs += h.dp().workerStats(w).handoffOut.get();
+    }
+    uint32_t conns = h.dp().connCount();
+    h.stop();
+    return std::make_tuple(out, handoffs, conns);
+  };
+  auto [one, h1, c1] = run(1);
+  auto [two, h2, c2] = run(2);
+  EXPECT_EQ(one, two);
+  EXPECT_EQ(h1, 0u);
+  EXPECT_GT(h2, 0u) << "some packets must have crossed workers";
+  EXPECT_EQ(c1, 16u);
+  EXPECT_EQ(c2, 16u);
+}
+
+}  // namespace
+}  // namespace dplb::test
