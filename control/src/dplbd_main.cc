@@ -11,11 +11,14 @@
 
 #include <signal.h>
 
+#include <chrono>
 #include <cstdio>
+#include <mutex>
 #include <iostream>
 #include <optional>
 #include <string>
 
+#include "dplb/control/admin_server.h"
 #include "dplb/conf/loader.h"
 #include "dplb/dp/dataplane.h"
 #include "dplb/dp/eal.h"
@@ -134,39 +137,109 @@ int runDaemon(const std::string& file, std::optional<LogLevel> levelOverride) {
                    p.rxQueues, p.txQueues, p.mtu);
     }
     spdlog::info("forwarding with {} worker(s)", dataplane.workerCount());
+    // Reloads come from SIGHUP (main thread) and the admin socket (its
+    // thread): one at a time.
+    std::mutex reloadMutex;
     dplb::conf::Config running = cfg;
+    auto reload = [&]() -> std::vector<std::string> {
+      std::lock_guard lock(reloadMutex);
+      auto next = dplb::conf::loadConfigFile(file);
+      std::vector<std::string> errors;
+      if (!next.ok()) {
+        for (const auto& e : next.errors) {
+          errors.push_back(e.str());
+        }
+      } else if (!(next.config->dataplane == running.dataplane)) {
+        // Services and real servers are reloaded in place; ports and lcores
+        // need a restart.
+        errors.push_back(file + ": the dataplane section changed; that needs a restart");
+      } else if (std::string err = dataplane.publish(*next.config); !err.empty()) {
+        errors.push_back(err);
+      } else {
+        running = *next.config;
+        spdlog::info("reload: {} service(s) active", running.services.size());
+        return errors;
+      }
+      spdlog::error("reload of {} refused, nothing changed:", file);
+      for (const auto& e : errors) {
+        spdlog::error("  {}", e);
+      }
+      return errors;
+    };
+
+    const auto started = std::chrono::steady_clock::now();
+    dplb::control::AdminServer admin;
+    auto handler = [&](const nlohmann::json& req) -> nlohmann::json {
+      const std::string cmd = req["cmd"].get<std::string>();
+      if (cmd == "status") {
+        nlohmann::json st;
+        st["ok"] = true;
+        st["version"] = DPLB_VERSION;
+        st["uptime_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
+                             .count();
+        st["workers"] = dataplane.workerCount();
+        st["conns"] = dataplane.connCount();
+        uint64_t rx = 0, tx = 0;
+        for (unsigned w = 0; w < dataplane.workerCount(); ++w) {
+          rx += dataplane.workerStats(w).rxPackets.get();
+          tx += dataplane.workerStats(w).txPackets.get();
+        }
+        st["rx_packets"] = rx;
+        st["tx_packets"] = tx;
+        nlohmann::json drops = nlohmann::json::object();
+        auto d = dataplane.drops();
+        for (size_t i = 0; i < d.size(); ++i) {
+          if (d[i] != 0) {
+            drops[std::string(dplb::pkt::dropReasonName(static_cast<dplb::pkt::DropReason>(i)))] =
+                d[i];
+          }
+        }
+        st["drops"] = drops;
+        nlohmann::json ports = nlohmann::json::array();
+        for (const auto& p : dataplane.portCounters()) {
+          ports.push_back({{"name", p.name},
+                           {"mac", p.mac},
+                           {"rx_packets", p.rxPackets},
+                           {"tx_packets", p.txPackets},
+                           {"rx_bytes", p.rxBytes},
+                           {"tx_bytes", p.txBytes},
+                           {"rx_missed", p.rxMissed},
+                           {"rx_errors", p.rxErrors},
+                           {"tx_errors", p.txErrors}});
+        }
+        st["ports"] = ports;
+        return st;
+      }
+      if (cmd == "reload") {
+        auto errors = reload();
+        if (errors.empty()) {
+          return {{"ok", true}};
+        }
+        return {{"ok", false}, {"error", "reload refused, nothing changed"}, {"errors", errors}};
+      }
+      return {{"ok", false}, {"error", "unknown command \"" + cmd + "\""}};
+    };
+    if (std::string err = admin.start(cfg.admin.socket, handler); !err.empty()) {
+      spdlog::critical("{}", err);
+      dataplane.stop();
+      dplb::dp::cleanupEal();
+      return kExitInvalid;
+    }
+    spdlog::info("admin socket {}", cfg.admin.socket);
+
     for (;;) {
       int sig = 0;
       if (sigwait(&signals, &sig) != 0) {
         continue;
       }
       if (sig == SIGHUP) {
-        // Services and real servers are reloaded in place; the dataplane
-        // section (ports, lcores) needs a restart.
-        auto next = dplb::conf::loadConfigFile(file);
-        if (!next.ok()) {
-          spdlog::error("reload: {} is invalid, nothing changed:", file);
-          for (const auto& e : next.errors) {
-            spdlog::error("  {}", e.str());
-          }
-          continue;
-        }
-        if (!(next.config->dataplane == running.dataplane)) {
-          spdlog::error("reload: the dataplane section changed; that needs a restart, nothing "
-                        "changed");
-          continue;
-        }
-        if (std::string err = dataplane.publish(*next.config); !err.empty()) {
-          spdlog::error("reload: {}; nothing changed", err);
-          continue;
-        }
-        running = *next.config;
-        spdlog::info("reload: {} service(s) active", running.services.size());
+        reload();
         continue;
       }
       spdlog::info("signal {}: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
       break;
     }
+    admin.stop();
     uint64_t rx = 0, tx = 0, conns = 0;
     for (unsigned w = 0; w < dataplane.workerCount(); ++w) {
       rx += dataplane.workerStats(w).rxPackets.get();

@@ -2,6 +2,7 @@
 
 #include <rte_cycles.h>
 #include <rte_errno.h>
+#include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_random.h>
@@ -237,6 +238,29 @@ std::vector<uint64_t> Dataplane::drops() const {
 }
 
 const WorkerStats& Dataplane::workerStats(unsigned i) const { return workers_[i]->stats(); }
+
+std::vector<PortCounters> Dataplane::portCounters() const {
+  std::vector<PortCounters> out;
+  for (const auto& p : ports_.ports()) {
+    PortCounters c;
+    c.name = p.name;
+    c.mac = fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", p.mac.addr_bytes[0],
+                        p.mac.addr_bytes[1], p.mac.addr_bytes[2], p.mac.addr_bytes[3],
+                        p.mac.addr_bytes[4], p.mac.addr_bytes[5]);
+    rte_eth_stats st{};
+    if (rte_eth_stats_get(p.portId, &st) == 0) {
+      c.rxPackets = st.ipackets;
+      c.txPackets = st.opackets;
+      c.rxBytes = st.ibytes;
+      c.txBytes = st.obytes;
+      c.rxMissed = st.imissed;
+      c.rxErrors = st.ierrors;
+      c.txErrors = st.oerrors;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
 
 uint32_t Dataplane::connCount() const {
   uint32_t n = 0;

@@ -146,9 +146,6 @@ std::string PortSet::openOne(const conf::Port& p, size_t index, unsigned workers
   if (int rc = rte_eth_dev_start(portId); rc != 0) {
     return fmt::format("{}.device: cannot start \"{}\": {}", key, p.device, rte_strerror(-rc));
   }
-  // VIPs and the exception path need frames for MACs other than ours only in
-  // rare set-ups, but some virtual PMDs filter without it.
-  rte_eth_promiscuous_enable(portId);
   out.name = p.name;
   out.portId = portId;
   out.mtu = p.mtu;

@@ -244,6 +244,11 @@ void Worker::handle(rte_mbuf* m, int rxPort, bool handedOff) {
   }
   if (rxPort < 0) {
     rxPort = static_cast<int>(m->hash.usr);
+  } else if (!v.eth()->dst.isMulticast() && v.eth()->dst != snap_->ports[rxPort].mac) {
+    // A router takes only frames addressed to it (or broadcast/multicast);
+    // virtual ports deliver everything on the segment.
+    dropPacket(m, DropReason::kOtherHostMac);
+    return;
   }
   if (v.kind == pkt::PacketKind::kArp) {
     if (shared_.workers > 1) {

@@ -61,9 +61,14 @@ services:
 )";
 }
 
+// The MACs of the dataplane's ports under test (frames for other MACs are
+// dropped as a router does); set after each start.
+Mac gWanMac{};
+Mac gLanMac{};
+
 Bytes clientTcp(uint16_t sport, uint8_t flags, std::string_view payload = "", uint8_t ttl = 64) {
   return FrameBuilder()
-      .eth({.dst = {0x02, 0, 0, 0, 0, 0x99}, .src = kClientMac})
+      .eth({.dst = gWanMac, .src = kClientMac})
       .ipv4({.src = kClient, .dst = kVip, .ttl = ttl})
       .tcp({.sport = sport, .dport = 80, .seq = 1000, .flags = flags})
       .payload(payload)
@@ -72,7 +77,7 @@ Bytes clientTcp(uint16_t sport, uint8_t flags, std::string_view payload = "", ui
 
 Bytes serverTcp(uint32_t rs, uint16_t dport, uint8_t flags, std::string_view payload = "") {
   return FrameBuilder()
-      .eth({.dst = {0x02, 0, 0, 0, 0, 0x98}, .src = rs == kRs11 ? kRs11Mac : kRs12Mac})
+      .eth({.dst = gLanMac, .src = rs == kRs11 ? kRs11Mac : kRs12Mac})
       .ipv4({.src = rs, .dst = kClient, .ttl = 64})
       .tcp({.sport = 8080, .dport = dport, .seq = 5000, .ack = 1001, .flags = flags})
       .payload(payload)
@@ -82,11 +87,16 @@ Bytes serverTcp(uint32_t rs, uint16_t dport, uint8_t flags, std::string_view pay
 class NatPacketTest : public ::testing::Test {
  protected:
   void TearDown() override { h_.stop(); }
+  void start(const std::string& cfg, unsigned workers = 1, uint32_t capacity = 0) {
+    h_.start(cfg, workers, capacity);
+    gWanMac = h_.portMac(0);
+    gLanMac = h_.portMac(1);
+  }
   DataplaneHarness h_;
 };
 
 TEST_F(NatPacketTest, SynToVipIsTranslatedToTheRealServer) {
-  h_.start(baseConfig("rr"));
+  start(baseConfig("rr"));
   Bytes in = clientTcp(40001, kTcpSynFlag, "hello");
   Bytes out = h_.send(0, in, 1);
   DecodedFrame d = decodeFrame(out);
@@ -113,7 +123,7 @@ TEST_F(NatPacketTest, SynToVipIsTranslatedToTheRealServer) {
 }
 
 TEST_F(NatPacketTest, ReplyIsTranslatedBackToTheVip) {
-  h_.start(baseConfig("rr"));
+  start(baseConfig("rr"));
   h_.send(0, clientTcp(40001, kTcpSynFlag), 1);
   Bytes out = h_.send(1, serverTcp(kRs12, 40001, kTcpSynFlag | kTcpAckFlag, "data"), 0);
   DecodedFrame d = decodeFrame(out);
@@ -135,7 +145,7 @@ TEST_F(NatPacketTest, ReplyIsTranslatedBackToTheVip) {
 }
 
 TEST_F(NatPacketTest, FullConversationKeepsTranslatingBothWays) {
-  h_.start(baseConfig("rr"));
+  start(baseConfig("rr"));
   h_.send(0, clientTcp(40002, kTcpSynFlag), 1);
   h_.send(1, serverTcp(kRs12, 40002, kTcpSynFlag | kTcpAckFlag), 0);
   for (int i = 0; i < 3; ++i) {
@@ -154,7 +164,7 @@ TEST_F(NatPacketTest, FullConversationKeepsTranslatingBothWays) {
 }
 
 TEST_F(NatPacketTest, RoundRobinFollowsIpvsListOrder) {
-  h_.start(baseConfig("rr"));
+  start(baseConfig("rr"));
   std::vector<uint32_t> got;
   for (uint16_t p = 0; p < 4; ++p) {
     got.push_back(decodeFrame(h_.send(0, clientTcp(41000 + p, kTcpSynFlag), 1)).ip.dst);
@@ -163,7 +173,7 @@ TEST_F(NatPacketTest, RoundRobinFollowsIpvsListOrder) {
 }
 
 TEST_F(NatPacketTest, NonSynWithoutConnectionIsDroppedAndCounted) {
-  h_.start(baseConfig("rr"));
+  start(baseConfig("rr"));
   h_.inject(0, clientTcp(40003, kTcpAckFlag));
   h_.pollAll();
   EXPECT_TRUE(h_.collect(1).empty());
@@ -171,8 +181,22 @@ TEST_F(NatPacketTest, NonSynWithoutConnectionIsDroppedAndCounted) {
   EXPECT_EQ(h_.dp().connCount(), 0u);
 }
 
+TEST_F(NatPacketTest, FramesForAnotherHostsMacAreNotRouted) {
+  start(baseConfig("rr"));
+  Bytes f = FrameBuilder()
+                .eth({.dst = {0x02, 0, 0, 0, 0, 0x99}, .src = kClientMac})
+                .ipv4({.src = kClient, .dst = kVip})
+                .tcp({.sport = 40010, .dport = 80, .flags = kTcpSynFlag})
+                .build();
+  h_.inject(0, f);
+  h_.pollAll();
+  EXPECT_TRUE(h_.collect(1).empty());
+  EXPECT_EQ(h_.drops(DropReason::kOtherHostMac), 1u);
+  EXPECT_EQ(h_.dp().connCount(), 0u);
+}
+
 TEST_F(NatPacketTest, TtlOneIsNotForwarded) {
-  h_.start(baseConfig("rr"));
+  start(baseConfig("rr"));
   h_.inject(0, clientTcp(40004, kTcpSynFlag, "", 1));
   h_.pollAll();
   EXPECT_TRUE(h_.collect(1).empty());
@@ -180,16 +204,16 @@ TEST_F(NatPacketTest, TtlOneIsNotForwarded) {
 }
 
 TEST_F(NatPacketTest, MalformedPacketsAreDroppedByReason) {
-  h_.start(baseConfig("rr"));
+  start(baseConfig("rr"));
   Bytes badSum = FrameBuilder()
-                     .eth({.src = kClientMac})
+                     .eth({.dst = gWanMac, .src = kClientMac})
                      .ipv4({.src = kClient, .dst = kVip, .checksum = 0xdead})
                      .tcp({.sport = 1, .dport = 80})
                      .build();
   Bytes truncated = clientTcp(40005, kTcpSynFlag);
   truncated.resize(14 + 10);
   Bytes badIhl = FrameBuilder()
-                     .eth({.src = kClientMac})
+                     .eth({.dst = gWanMac, .src = kClientMac})
                      .ipv4({.src = kClient, .dst = kVip, .ihl = 3})
                      .tcp({.sport = 1, .dport = 80})
                      .build();
@@ -206,7 +230,7 @@ TEST_F(NatPacketTest, MalformedPacketsAreDroppedByReason) {
 }
 
 TEST_F(NatPacketTest, FullTableDropsNewConnectionsButKeepsOldOnes) {
-  h_.start(baseConfig("rr"), 1, /*capacity=*/2);
+  start(baseConfig("rr"), 1, /*capacity=*/2);
   h_.send(0, clientTcp(42000, kTcpSynFlag), 1);
   h_.send(0, clientTcp(42001, kTcpSynFlag), 1);
   h_.inject(0, clientTcp(42002, kTcpSynFlag));
@@ -219,7 +243,7 @@ TEST_F(NatPacketTest, FullTableDropsNewConnectionsButKeepsOldOnes) {
 }
 
 TEST_F(NatPacketTest, ConnectionsExpireWithTheStateTimeout) {
-  h_.start(baseConfig("rr"));
+  start(baseConfig("rr"));
   h_.send(0, clientTcp(43000, kTcpSynFlag), 1);
   ASSERT_EQ(h_.dp().connCount(), 1u);
   // SYN seen from the client: SYN_RECV, 60 s by default.
@@ -238,7 +262,7 @@ TEST_F(NatPacketTest, ConnectionsExpireWithTheStateTimeout) {
 }
 
 TEST_F(NatPacketTest, EstablishedConnectionsLiveLonger) {
-  h_.start(baseConfig("rr"));
+  start(baseConfig("rr"));
   h_.send(0, clientTcp(43001, kTcpSynFlag), 1);
   h_.send(1, serverTcp(kRs12, 43001, kTcpSynFlag | kTcpAckFlag), 0);
   h_.send(0, clientTcp(43001, kTcpAckFlag), 1);
@@ -254,7 +278,7 @@ TEST_F(NatPacketTest, EstablishedConnectionsLiveLonger) {
 }
 
 TEST_F(NatPacketTest, PersistencePinsAClientToOneServer) {
-  h_.start(baseConfig("rr", "\n    persistence: { timeout: 300s }"));
+  start(baseConfig("rr", "\n    persistence: { timeout: 300s }"));
   std::vector<uint32_t> got;
   for (uint16_t p = 0; p < 4; ++p) {
     got.push_back(decodeFrame(h_.send(0, clientTcp(44000 + p, kTcpSynFlag), 1)).ip.dst);
@@ -265,9 +289,9 @@ TEST_F(NatPacketTest, PersistencePinsAClientToOneServer) {
 }
 
 TEST_F(NatPacketTest, UdpFirstDatagramCreatesAConnection) {
-  h_.start(baseConfig("rr"));
+  start(baseConfig("rr"));
   Bytes q = FrameBuilder()
-                .eth({.src = kClientMac})
+                .eth({.dst = gWanMac, .src = kClientMac})
                 .ipv4({.src = kClient, .dst = kVip})
                 .udp({.sport = 5000, .dport = 53})
                 .payload("query")
@@ -279,7 +303,7 @@ TEST_F(NatPacketTest, UdpFirstDatagramCreatesAConnection) {
   EXPECT_EQ(d.udp->dport, 5353);
   EXPECT_EQ(checksumProblems(out), "");
   Bytes r = FrameBuilder()
-                .eth({.src = kRs11Mac})
+                .eth({.dst = gLanMac, .src = kRs11Mac})
                 .ipv4({.src = kRs11, .dst = kClient})
                 .udp({.sport = 5353, .dport = 5000})
                 .payload("answer")
@@ -293,7 +317,7 @@ TEST_F(NatPacketTest, UdpFirstDatagramCreatesAConnection) {
 }
 
 TEST_F(NatPacketTest, AnswersArpForTheVipAndLocalAddresses) {
-  h_.start(baseConfig("rr"));
+  start(baseConfig("rr"));
   for (uint32_t target : {kVip, ip4(10, 0, 0, 2)}) {
     Bytes req = FrameBuilder()
                     .eth({.dst = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, .src = kClientMac})
@@ -326,7 +350,7 @@ TEST_F(NatPacketTest, AnswersArpForTheVipAndLocalAddresses) {
 }
 
 TEST_F(NatPacketTest, ResolvesNextHopsByArpAndFlushesWaitingPackets) {
-  h_.start(baseConfig("rr", "", /*staticRs12=*/false));
+  start(baseConfig("rr", "", /*staticRs12=*/false));
   // First SYN goes to 10.0.1.12, which has no static neighbour.
   h_.inject(0, clientTcp(45000, kTcpSynFlag));
   h_.pollAll();
@@ -353,7 +377,7 @@ TEST_F(NatPacketTest, ResolvesNextHopsByArpAndFlushesWaitingPackets) {
 }
 
 TEST_F(NatPacketTest, UnansweredArpTimesOutAndDropsWaitingPackets) {
-  h_.start(baseConfig("rr", "", /*staticRs12=*/false));
+  start(baseConfig("rr", "", /*staticRs12=*/false));
   h_.inject(0, clientTcp(45001, kTcpSynFlag));
   h_.pollAll();
   EXPECT_EQ(h_.collect(1).size(), 1u);  // the first request
@@ -367,7 +391,7 @@ TEST_F(NatPacketTest, UnansweredArpTimesOutAndDropsWaitingPackets) {
 }
 
 TEST_F(NatPacketTest, RemovedServerConnectionsAreDroppedSilently) {
-  h_.start(baseConfig("rr"));
+  start(baseConfig("rr"));
   h_.send(0, clientTcp(46000, kTcpSynFlag), 1);  // -> .12
   conf::Config c = h_.config();
   auto& servers = c.services[0].realServers;
@@ -382,7 +406,7 @@ TEST_F(NatPacketTest, RemovedServerConnectionsAreDroppedSilently) {
 }
 
 TEST_F(NatPacketTest, UnchangedServersKeepTheirConnectionsAcrossPublish) {
-  h_.start(baseConfig("rr"));
+  start(baseConfig("rr"));
   h_.send(0, clientTcp(47000, kTcpSynFlag), 1);  // -> .12
   conf::Config c = h_.config();
   c.services[0].realServers[0].weight = 5;  // edit the other one
@@ -395,7 +419,7 @@ TEST_F(NatPacketTest, ExpireNodestConnExpiresOnNextPacket) {
   std::string cfg = baseConfig("rr");
   DataplaneHarness::replace(cfg, "  exception_path: false",
                             "  exception_path: false\n  expire_nodest_conn: true");
-  h_.start(cfg);
+  start(cfg);
   h_.send(0, clientTcp(48000, kTcpSynFlag), 1);  // -> .12
   conf::Config c = h_.config();
   c.services[0].realServers.erase(c.services[0].realServers.begin() + 1);
@@ -441,6 +465,8 @@ TEST_F(NatPacketTest, TwoWorkersGiveTheSameResultsAsOne) {
   auto run = [](unsigned workers) {
     DataplaneHarness h;
     h.start(baseConfig("sh"), workers);
+    gWanMac = h.portMac(0);
+    gLanMac = h.portMac(1);
     std::vector<std::pair<uint32_t, uint16_t>> out;
     for (uint16_t p = 0; p < 16; ++p) {
       // Alternate arrival queues independently of ownership.

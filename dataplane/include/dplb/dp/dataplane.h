@@ -58,6 +58,19 @@ struct ConnInfo {
   std::chrono::nanoseconds remaining{0};
 };
 
+// NIC counters of one port (rte_eth_stats), read by the control plane.
+struct PortCounters {
+  std::string name;
+  std::string mac;
+  uint64_t rxPackets = 0;
+  uint64_t txPackets = 0;
+  uint64_t rxBytes = 0;
+  uint64_t txBytes = 0;
+  uint64_t rxMissed = 0;
+  uint64_t rxErrors = 0;
+  uint64_t txErrors = 0;
+};
+
 class Dataplane {
  public:
   Dataplane();
@@ -85,6 +98,7 @@ class Dataplane {
   TrafficTotals realServerTotals(uint32_t vip, uint16_t port, L4Proto proto, uint32_t rsAddr,
                                  uint16_t rsPort) const;
   const WorkerStats& workerStats(unsigned i) const;
+  std::vector<PortCounters> portCounters() const;
   uint32_t connCount() const;
   // Copies of the connection entries; stops nothing (each worker's table is
   // read by the control plane through a snapshot request; see Worker).

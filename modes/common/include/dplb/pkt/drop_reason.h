@@ -19,6 +19,7 @@
   /* ---- parser: Ethernet / VLAN / ARP ---- */                                                   \
   X(TruncatedEthernet, truncated_ethernet, "frame shorter than an Ethernet header")               \
   X(TruncatedVlan, truncated_vlan, "frame ends inside the 802.1Q tag")                            \
+  X(OtherHostMac, other_host_mac, "unicast frame for another host's MAC address")                 \
   X(UnsupportedEthertype, unsupported_ethertype, "ethertype other than IPv4/ARP (or a second VLAN tag)") \
   X(TruncatedArp, truncated_arp, "ARP packet shorter than 28 bytes")                              \
   X(UnsupportedArp, unsupported_arp, "ARP for other than Ethernet/IPv4")                          \
