@@ -13,13 +13,13 @@
 
 #include <chrono>
 #include <cstdio>
-#include <mutex>
 #include <iostream>
+#include <mutex>
 #include <optional>
 #include <string>
 
-#include "dplb/control/admin_server.h"
 #include "dplb/conf/loader.h"
+#include "dplb/control/admin_server.h"
 #include "dplb/dp/dataplane.h"
 #include "dplb/dp/eal.h"
 
@@ -97,9 +97,10 @@ int runDaemon(const std::string& file, std::optional<LogLevel> levelOverride) {
   spdlog::info("configuration valid: {} port(s), {} service(s), {} real server(s), lcores {}",
                cfg.dataplane.ports.size(), cfg.services.size(), servers, cfg.dataplane.lcores);
   if (cfg.dataplane.lcoreList.size() < 2) {
-    spdlog::critical("dataplane.lcores: \"{}\" has no worker lcore; give at least two (the "
-                     "first runs the control plane)",
-                     cfg.dataplane.lcores);
+    spdlog::critical(
+        "dataplane.lcores: \"{}\" has no worker lcore; give at least two (the "
+        "first runs the control plane)",
+        cfg.dataplane.lcores);
     return kExitInvalid;
   }
 
@@ -175,8 +176,8 @@ int runDaemon(const std::string& file, std::optional<LogLevel> levelOverride) {
         nlohmann::json st;
         st["ok"] = true;
         st["version"] = DPLB_VERSION;
-        st["uptime_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
-                             .count();
+        st["uptime_s"] =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         st["workers"] = dataplane.workerCount();
         st["conns"] = dataplane.connCount();
         uint64_t rx = 0, tx = 0;
@@ -250,8 +251,7 @@ int runDaemon(const std::string& file, std::optional<LogLevel> levelOverride) {
     for (uint64_t d : dataplane.drops()) {
       dropped += d;
     }
-    spdlog::info("stopped: rx {} tx {} dropped {} packets, {} connections", rx, tx, dropped,
-                 conns);
+    spdlog::info("stopped: rx {} tx {} dropped {} packets, {} connections", rx, tx, dropped, conns);
     dataplane.stop();
   }
   dplb::dp::cleanupEal();

@@ -55,7 +55,9 @@ uint64_t tscClockNs() {
 
 Dataplane::Dataplane() : shared_(std::make_unique<Shared>()) {}
 
-Dataplane::~Dataplane() { stop(); }
+Dataplane::~Dataplane() {
+  stop();
+}
 
 std::string Dataplane::start(const conf::Config& config, const DataplaneOptions& options) {
   stop();
@@ -100,8 +102,8 @@ std::string Dataplane::start(const conf::Config& config, const DataplaneOptions&
       sh.arpLearn[s * n + d] =
           rte_ring_create(b.c_str(), kArpRingSize, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
       if (sh.handoff[s * n + d] == nullptr || sh.arpLearn[s * n + d] == nullptr) {
-        std::string err = fmt::format("dataplane: cannot create handoff ring: {}",
-                                      rte_strerror(rte_errno));
+        std::string err =
+            fmt::format("dataplane: cannot create handoff ring: {}", rte_strerror(rte_errno));
         stop();
         return err;
       }
@@ -145,7 +147,9 @@ int workerMain(void* arg) {
 std::string Dataplane::launch() {
   std::vector<unsigned> lcores;
   unsigned lc;
-  RTE_LCORE_FOREACH_WORKER(lc) { lcores.push_back(lc); }
+  RTE_LCORE_FOREACH_WORKER(lc) {
+    lcores.push_back(lc);
+  }
   if (lcores.size() < workers_.size()) {
     return fmt::format(
         "dataplane.lcores: {} worker(s) need {} lcores besides the main one, the EAL has {}",
@@ -237,7 +241,9 @@ std::vector<uint64_t> Dataplane::drops() const {
   return out;
 }
 
-const WorkerStats& Dataplane::workerStats(unsigned i) const { return workers_[i]->stats(); }
+const WorkerStats& Dataplane::workerStats(unsigned i) const {
+  return workers_[i]->stats();
+}
 
 std::vector<PortCounters> Dataplane::portCounters() const {
   std::vector<PortCounters> out;

@@ -65,8 +65,7 @@ std::string PortSet::open(const conf::DataplaneConfig& dp, unsigned workers) {
   return {};
 }
 
-std::string PortSet::openOne(const conf::Port& p, size_t index, unsigned workers,
-                             PortInfo& out) {
+std::string PortSet::openOne(const conf::Port& p, size_t index, unsigned workers, PortInfo& out) {
   const std::string key = fmt::format("dataplane.ports[{}]", index);
   const std::string name = deviceName(p.device);
   uint16_t portId = 0;

@@ -7,7 +7,9 @@
 namespace dplb::dp {
 namespace {
 
-L4Proto toL4(conf::Protocol p) { return p == conf::Protocol::Udp ? L4Proto::kUdp : L4Proto::kTcp; }
+L4Proto toL4(conf::Protocol p) {
+  return p == conf::Protocol::Udp ? L4Proto::kUdp : L4Proto::kTcp;
+}
 
 ForwardMode toMode(conf::Forward f) {
   switch (f) {
@@ -79,7 +81,8 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const conf::Config& config,
   for (const auto& r : dp.routes) {
     auto it = portIndex.find(r.port);
     if (it == portIndex.end()) {
-      *error = fmt::format("route {} via {}: unknown port \"{}\"", r.prefix.str(), r.via.str(), r.port);
+      *error =
+          fmt::format("route {} via {}: unknown port \"{}\"", r.prefix.str(), r.via.str(), r.port);
       return nullptr;
     }
     snap->routes.add(r.prefix.network().value, r.prefix.len, r.via.value, it->second);
@@ -112,7 +115,8 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const conf::Config& config,
     if (svc.persistence) {
       rt->persistent = true;
       rt->persistNetmask = svc.persistence->netmask.value;
-      rt->persistTimeout = std::chrono::duration_cast<std::chrono::seconds>(svc.persistence->timeout);
+      rt->persistTimeout =
+          std::chrono::duration_cast<std::chrono::seconds>(svc.persistence->timeout);
     }
     const uint64_t key = Snapshot::serviceKey(rt->vip, rt->port, rt->proto);
     if (auto it = serviceIds.find(key); it != serviceIds.end()) {

@@ -204,7 +204,8 @@ void Worker::drainHandoff() {
     for (unsigned i = 0; i < got; ++i) {
       pkt::PacketView v;
       uint8_t* data = rte_pktmbuf_mtod(pkts[i], uint8_t*);
-      if (pkt::parsePacket(data, rte_pktmbuf_data_len(pkts[i]), v) && v.kind == pkt::PacketKind::kArp) {
+      if (pkt::parsePacket(data, rte_pktmbuf_data_len(pkts[i]), v) &&
+          v.kind == pkt::PacketKind::kArp) {
         handleArp(pkts[i], v, static_cast<int>(pkts[i]->hash.usr), true);
       }
       rte_pktmbuf_free(pkts[i]);
@@ -368,7 +369,8 @@ void Worker::sendGratuitousArps() {
 void Worker::neighbourHousekeeping() {
   using State = NeighbourTable::State;
   for (auto& e : neighbours_) {
-    if (e.state == State::kIncomplete && nowNs_ - e.lastRequestNs >= NeighbourTable::kRetryInterval) {
+    if (e.state == State::kIncomplete &&
+        nowNs_ - e.lastRequestNs >= NeighbourTable::kRetryInterval) {
       if (e.retries >= NeighbourTable::kMaxRetries) {
         for (uint8_t i = 0; i < e.pendingCount; ++i) {
           dropPacket(e.pending[i], DropReason::kArpTimeout);
@@ -464,9 +466,8 @@ void Worker::handleIpv4(rte_mbuf* m, pkt::PacketView& v, int rxPort, bool handed
     return;
   }
   const FiveTuple tuple{v.srcAddr, v.dstAddr, v.srcPort, v.dstPort, proto};
-  const ServiceRuntime* svc = snap_->vips.count(v.dstAddr)
-                                  ? snap_->findService(v.dstAddr, v.dstPort, proto)
-                                  : nullptr;
+  const ServiceRuntime* svc =
+      snap_->vips.count(v.dstAddr) ? snap_->findService(v.dstAddr, v.dstPort, proto) : nullptr;
   if (svc != nullptr) {
     // Client -> VIP: the client endpoint is the source.
     unsigned owner = ownerOf(v.srcAddr, v.srcPort, shared_.workers);
@@ -543,8 +544,8 @@ ConnId Worker::newConnection(pkt::PacketView& v, const ServiceRuntime& svc) {
   const RsRuntime* rs = nullptr;
   ConnId tmpl = kNoConn;
   if (svc.persistent) {
-    TemplateKey key = TemplateKey::forService(svc.proto, v.srcAddr, svc.persistNetmask, svc.vip,
-                                              svc.port);
+    TemplateKey key =
+        TemplateKey::forService(svc.proto, v.srcAddr, svc.persistNetmask, svc.vip, svc.port);
     tmpl = conns_.findTemplate(key);
     if (tmpl != kNoConn) {
       const Conn& t = conns_.conn(tmpl);
@@ -626,7 +627,8 @@ void Worker::forwardIn(rte_mbuf* m, pkt::PacketView& v, const Conn& c, const Ser
   pkt::Verdict verdict;
   switch (c.forwardMode()) {
     case ForwardMode::kNat:
-      verdict = nat::rewriteInbound(v, nat::NatBinding{c.vipAddr(), c.vipPort(), c.rsAddr(), c.rsPort()});
+      verdict =
+          nat::rewriteInbound(v, nat::NatBinding{c.vipAddr(), c.vipPort(), c.rsAddr(), c.rsPort()});
       break;
     case ForwardMode::kDr:
     case ForwardMode::kTun:

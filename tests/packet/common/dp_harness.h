@@ -28,8 +28,15 @@ namespace dplb::test {
 inline void ensureEal() {
   static bool done = [] {
     std::string prefix = "dplbpkt" + std::to_string(getpid());
-    std::vector<std::string> args{"dplb-packet-test", "--no-huge", "-m",   "256", "--no-pci",
-                                  "-l",               "0",         "--file-prefix", prefix,
+    std::vector<std::string> args{"dplb-packet-test",
+                                  "--no-huge",
+                                  "-m",
+                                  "256",
+                                  "--no-pci",
+                                  "-l",
+                                  "0",
+                                  "--file-prefix",
+                                  prefix,
                                   "--log-level=error"};
     std::vector<char*> argv;
     for (auto& a : args) {
@@ -193,8 +200,7 @@ class DataplaneHarness {
   uint64_t nowNs() const { return nowNs_; }
 
   static void replace(std::string& s, const std::string& from, const std::string& to) {
-    for (size_t pos = s.find(from); pos != std::string::npos;
-         pos = s.find(from, pos + to.size())) {
+    for (size_t pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size())) {
       s.replace(pos, from.size(), to);
     }
   }

@@ -45,7 +45,8 @@ services:
     protocol: tcp
     scheduler: )" +
          scheduler + R"(
-    forward: nat)" + extraService +
+    forward: nat)" +
+         extraService +
          R"(
     real_servers:
       - { address: 10.0.1.11, port: 8080 }
@@ -363,7 +364,10 @@ TEST_F(NatPacketTest, ResolvesNextHopsByArpAndFlushesWaitingPackets) {
   EXPECT_EQ(rd32(req, 38), kRs12);
   Bytes reply = FrameBuilder()
                     .eth({.dst = h_.portMac(1), .src = kRs12Mac})
-                    .arp({.op = 2, .sha = kRs12Mac, .spa = kRs12, .tha = h_.portMac(1),
+                    .arp({.op = 2,
+                          .sha = kRs12Mac,
+                          .spa = kRs12,
+                          .tha = h_.portMac(1),
                           .tpa = ip4(10, 0, 1, 1)})
                     .build();
   h_.inject(1, reply);
@@ -475,9 +479,8 @@ TEST_F(NatPacketTest, TwoWorkersGiveTheSameResultsAsOne) {
       out.emplace_back(d.ip.dst, d.tcp ? d.tcp->dport : 0);
       // The reply arrives on the other queue.
       unsigned rq = workers > 1 ? ((p + 1) % 2) : 0;
-      DecodedFrame r = decodeFrame(h.send(1, serverTcp(d.ip.dst, 50000 + p * 7,
-                                                       kTcpSynFlag | kTcpAckFlag),
-                                          0, rq));
+      DecodedFrame r = decodeFrame(
+          h.send(1, serverTcp(d.ip.dst, 50000 + p * 7, kTcpSynFlag | kTcpAckFlag), 0, rq));
       out.emplace_back(r.ip.src, r.tcp ? r.tcp->sport : 0);
     }
     uint64_t handoffs = 0;

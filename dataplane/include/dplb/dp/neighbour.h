@@ -24,7 +24,7 @@ class NeighbourTable {
  public:
   static constexpr uint32_t kSize = 1024;  // power of two
   static constexpr uint32_t kMaxPending = 8;
-  static constexpr uint64_t kRetryInterval = 1'000'000'000;   // 1 s
+  static constexpr uint64_t kRetryInterval = 1'000'000'000;    // 1 s
   static constexpr uint64_t kReachableTime = 300'000'000'000;  // 5 min
   static constexpr uint8_t kMaxRetries = 3;
 
