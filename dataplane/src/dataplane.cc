@@ -5,6 +5,7 @@
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
+#include <rte_mbuf.h>
 #include <rte_random.h>
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
@@ -44,6 +45,30 @@ ConnTimeouts toConnTimeouts(const conf::Timeouts& t) {
   c.udp = s(t.udp);
   c.icmp = s(t.icmp);
   return c;
+}
+
+std::vector<PortIdentity> portIdentities(const std::vector<PortInfo>& ports) {
+  std::vector<PortIdentity> ids;
+  for (const auto& p : ports) {
+    PortIdentity pi;
+    pi.name = p.name;
+    pi.portId = p.portId;
+    std::memcpy(pi.mac.bytes.data(), p.mac.addr_bytes, 6);
+    ids.push_back(pi);
+  }
+  return ids;
+}
+
+// Frees whatever packets a ring still holds, then the ring.
+void freeRing(rte_ring* r) {
+  if (r == nullptr) {
+    return;
+  }
+  void* m;
+  while (rte_ring_dequeue(r, &m) == 0) {
+    rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+  }
+  rte_ring_free(r);
 }
 
 }  // namespace
@@ -112,14 +137,7 @@ std::string Dataplane::start(const conf::Config& config, const DataplaneOptions&
 
   const uint64_t now = sh.clock();
   builder_ = std::make_unique<SnapshotBuilder>(n, std::chrono::nanoseconds(now));
-  std::vector<PortIdentity> ids;
-  for (const auto& p : sh.ports) {
-    PortIdentity pi;
-    pi.name = p.name;
-    pi.portId = p.portId;
-    std::memcpy(pi.mac.bytes.data(), p.mac.addr_bytes, 6);
-    ids.push_back(pi);
-  }
+  std::vector<PortIdentity> ids = portIdentities(sh.ports);
   std::string err;
   std::unique_ptr<Snapshot> snap = builder_->build(config, ids, &err);
   if (!snap) {
@@ -171,14 +189,7 @@ std::string Dataplane::publish(const conf::Config& config) {
   if (!builder_) {
     return "dataplane not started";
   }
-  std::vector<PortIdentity> ids;
-  for (const auto& p : shared_->ports) {
-    PortIdentity pi;
-    pi.name = p.name;
-    pi.portId = p.portId;
-    std::memcpy(pi.mac.bytes.data(), p.mac.addr_bytes, 6);
-    ids.push_back(pi);
-  }
+  std::vector<PortIdentity> ids = portIdentities(shared_->ports);
   std::string err;
   std::unique_ptr<Snapshot> snap = builder_->build(config, ids, &err);
   if (!snap) {
@@ -201,22 +212,10 @@ void Dataplane::stop() {
   }
   workers_.clear();
   for (auto* r : sh.handoff) {
-    if (r != nullptr) {
-      void* m;
-      while (rte_ring_dequeue(r, &m) == 0) {
-        rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
-      }
-      rte_ring_free(r);
-    }
+    freeRing(r);
   }
   for (auto* r : sh.arpLearn) {
-    if (r != nullptr) {
-      void* m;
-      while (rte_ring_dequeue(r, &m) == 0) {
-        rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
-      }
-      rte_ring_free(r);
-    }
+    freeRing(r);
   }
   sh.handoff.clear();
   sh.arpLearn.clear();

@@ -320,26 +320,31 @@ void Worker::handleArp(rte_mbuf* m, pkt::PacketView& v, int rxPort, bool learnOn
   v.eth()->dst = v.arpSha;
   v.eth()->src = ours;
   stats_.arpRepliesSent.add();
-  auto& t = tx_[rxPort];
+  enqueueTx(rxPort, m);
+}
+
+void Worker::enqueueTx(int port, rte_mbuf* m) {
+  auto& t = tx_[port];
   t.pkts[t.count++] = m;
   if (t.count == kBurst) {
     flushTx();
   }
 }
 
-void Worker::sendArpRequest(int port, uint32_t targetIp, uint32_t senderIp) {
-  const pkt::MacAddr ours = snap_->ports[port].mac;
-  rte_mbuf* m = buildArp(shared_.pool, pkt::kArpOpRequest, pkt::kBroadcastMac, ours, senderIp,
-                         pkt::MacAddr{}, targetIp);
+bool Worker::sendArpRequestFrom(int port, uint32_t senderIp, uint32_t targetIp) {
+  rte_mbuf* m = buildArp(shared_.pool, pkt::kArpOpRequest, pkt::kBroadcastMac,
+                         snap_->ports[port].mac, senderIp, pkt::MacAddr{}, targetIp);
   if (m == nullptr) {
     stats_.drop(DropReason::kMbufAllocFailed);
-    return;
+    return false;
   }
-  stats_.arpRequestsSent.add();
-  auto& t = tx_[port];
-  t.pkts[t.count++] = m;
-  if (t.count == kBurst) {
-    flushTx();
+  enqueueTx(port, m);
+  return true;
+}
+
+void Worker::sendArpRequest(int port, uint32_t targetIp, uint32_t senderIp) {
+  if (sendArpRequestFrom(port, senderIp, targetIp)) {
+    stats_.arpRequestsSent.add();
   }
 }
 
@@ -350,18 +355,9 @@ void Worker::sendGratuitousArps() {
     if (static_cast<size_t>(port) >= snap_->ports.size()) {
       continue;
     }
-    const pkt::MacAddr ours = snap_->ports[port].mac;
-    rte_mbuf* m = buildArp(shared_.pool, pkt::kArpOpRequest, pkt::kBroadcastMac, ours, vip,
-                           pkt::MacAddr{}, vip);
-    if (m == nullptr) {
-      stats_.drop(DropReason::kMbufAllocFailed);
-      continue;
-    }
-    stats_.garpSent.add();
-    auto& t = tx_[port];
-    t.pkts[t.count++] = m;
-    if (t.count == kBurst) {
-      flushTx();
+    // Gratuitous ARP: a request from the VIP for the VIP.
+    if (sendArpRequestFrom(port, vip, vip)) {
+      stats_.garpSent.add();
     }
   }
 }
@@ -427,11 +423,7 @@ void Worker::transmit(rte_mbuf* m, int port, const pkt::MacAddr& dstMac) {
   auto* eth = rte_pktmbuf_mtod(m, pkt::EthernetHeader*);
   eth->dst = dstMac;
   eth->src = snap_->ports[port].mac;
-  auto& t = tx_[port];
-  t.pkts[t.count++] = m;
-  if (t.count == kBurst) {
-    flushTx();
-  }
+  enqueueTx(port, m);
 }
 
 void Worker::flushTx() {
@@ -526,16 +518,7 @@ void Worker::inbound(rte_mbuf* m, pkt::PacketView& v, const ServiceRuntime& svc)
     }
   }
   const Conn& c = conns_.conn(id);
-  StateUpdate su = conns_.onPacket(id, Direction::kIn, v.tcpFlags);
-  if (su.activity != Activity::kUnchanged) {
-    if (sched::RealServer* rs = snap_->rsById[c.realServerId()]) {
-      if (su.activity == Activity::kBecameActive) {
-        rs->connActivated();
-      } else {
-        rs->connDeactivated();
-      }
-    }
-  }
+  applyActivity(c, conns_.onPacket(id, Direction::kIn, v.tcpFlags));
   forwardIn(m, v, c, &svc);
 }
 
@@ -658,16 +641,7 @@ void Worker::outbound(rte_mbuf* m, pkt::PacketView& v, ConnId id) {
     dropPacket(m, DropReason::kDestRemoved);
     return;
   }
-  StateUpdate su = conns_.onPacket(id, Direction::kOut, v.tcpFlags);
-  if (su.activity != Activity::kUnchanged) {
-    if (sched::RealServer* rs = snap_->rsById[c.realServerId()]) {
-      if (su.activity == Activity::kBecameActive) {
-        rs->connActivated();
-      } else {
-        rs->connDeactivated();
-      }
-    }
-  }
+  applyActivity(c, conns_.onPacket(id, Direction::kOut, v.tcpFlags));
   const uint32_t bytes = v.ipTotalLen;
   pkt::Verdict verdict =
       nat::rewriteOutbound(v, nat::NatBinding{c.vipAddr(), c.vipPort(), c.rsAddr(), c.rsPort()});
@@ -680,6 +654,21 @@ void Worker::outbound(rte_mbuf* m, pkt::PacketView& v, ConnId id) {
   rsStats_[c.realServerId()].outPackets.add();
   rsStats_[c.realServerId()].outBytes.add(bytes);
   route(m, v, c.clientAddr());
+}
+
+void Worker::applyActivity(const Conn& c, const StateUpdate& su) {
+  if (su.activity == Activity::kUnchanged) {
+    return;
+  }
+  // Entering/leaving ESTABLISHED moves the connection between the server's
+  // active and inactive counts (IPVS set_tcp_state).
+  if (sched::RealServer* rs = snap_->rsById[c.realServerId()]) {
+    if (su.activity == Activity::kBecameActive) {
+      rs->connActivated();
+    } else {
+      rs->connDeactivated();
+    }
+  }
 }
 
 void Worker::onExpired(ConnId, const Conn& conn) {

@@ -13,7 +13,13 @@
 #   ns_exec NS CMD...            run in namespace
 #   ns_bridge NS BR IF...        bridge some interfaces of one namespace
 #   ns_bg NS LOG CMD...          start a background process, killed at cleanup
+#                                (call it directly, not in $(...), and read $! to
+#                                keep the PID registered and waitable)
 #   ns_wait_tcp NS IP PORT [N]   wait (bounded) until a TCP port accepts
+#   ns_no_ipv6 NS                disable IPv6 in a namespace (no RS/DAD/MLD noise)
+#   ns_wait_file FILE REGEX [N]  wait (bounded) until a file has a matching line
+#   ns_stop PID [N]              SIGTERM an ns_bg process, wait (bounded), return
+#                                its exit status (SIGKILL and 124 on timeout)
 
 set -o pipefail
 
@@ -71,7 +77,7 @@ ns_exec() {
 }
 
 ns_bridge() {
-  local ns br
+  local ns br ifname
   ns=$(ns_name "$1")
   br=$2
   shift 2
@@ -93,7 +99,7 @@ ns_bg() {
 }
 
 ns_wait_tcp() {
-  local ns ip port tries
+  local ns ip port tries i
   ns=$(ns_name "$1")
   ip=$2 port=$3 tries=${4:-100}
   for ((i = 0; i < tries; i++)); do
@@ -104,6 +110,45 @@ ns_wait_tcp() {
   done
   echo "timeout waiting for $ip:$port in $ns" >&2
   return 1
+}
+
+ns_no_ipv6() {
+  ip netns exec "$(ns_name "$1")" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+    net.ipv6.conf.default.disable_ipv6=1
+}
+
+# Polls every 0.1 s, N tries (default 100 = 10 s).
+ns_wait_file() {
+  local file=$1 regex=$2 tries=${3:-100} i
+  for ((i = 0; i < tries; i++)); do
+    if grep -qE -- "$regex" "$file" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "timeout waiting for /$regex/ in $file" >&2
+  return 1
+}
+
+# The PID must be one ns_bg started in this shell (so `wait` can reap it and
+# read its status). Polls every 0.1 s, N tries (default 100 = 10 s).
+ns_stop() {
+  local pid=$1 tries=${2:-100} rc=0 i
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < tries; i++)); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      break
+    fi
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "process $pid did not stop within $((tries / 10)) s of SIGTERM; killing it" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    return 124
+  fi
+  wait "$pid" || rc=$?
+  return "$rc"
 }
 
 ns_cleanup() {

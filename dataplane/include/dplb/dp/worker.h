@@ -79,6 +79,9 @@ class Worker final : private ConnExpirySink {
   void route(rte_mbuf* m, pkt::PacketView& v, uint32_t dst);
   void transmit(rte_mbuf* m, int port, const pkt::MacAddr& dstMac);
   void sendArpRequest(int port, uint32_t targetIp, uint32_t senderIp);
+  bool sendArpRequestFrom(int port, uint32_t senderIp, uint32_t targetIp);
+  void enqueueTx(int port, rte_mbuf* m);
+  void applyActivity(const Conn& c, const StateUpdate& su);
   void sendGratuitousArps();
   void neighbourHousekeeping();
   void drainHandoff();
