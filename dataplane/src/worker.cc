@@ -96,11 +96,9 @@ Worker::~Worker() {
 }
 
 void Worker::refreshSnapshot() {
-  const Snapshot* s = shared_.snapshot.load(std::memory_order_acquire);
-  if (s == snap_) {
-    return;
-  }
-  snap_ = s;
+  // Compare generations, not pointers: a new snapshot may be allocated where
+  // a freed one was. Only the current snapshot is dereferenced.
+  snap_ = shared_.snapshot.load(std::memory_order_acquire);
   if (snap_ != nullptr && snap_->generation != snapGeneration_) {
     snapGeneration_ = snap_->generation;
     for (const auto& n : snap_->neighbours) {
