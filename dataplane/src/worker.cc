@@ -154,11 +154,18 @@ unsigned Worker::iteration(bool quiescent) {
         continue;
       }
       uint16_t n = rte_eth_rx_burst(port.portId, static_cast<uint16_t>(index_), pkts, kBurst);
+      // Pass 1: parse every packet and prefetch its connection-table bucket;
+      // pass 2: process, by which time the buckets are in cache (STYLE 5).
+      // Lookups still happen in pass 2, so a connection created or expired by
+      // an earlier packet of the burst is seen.
       for (uint16_t i = 0; i < n; ++i) {
         if (i + 1 < n) {
           rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
         }
-        handle(pkts[i], static_cast<int>(p), false);
+        prepare(pkts[i], items_[i], false);
+      }
+      for (uint16_t i = 0; i < n; ++i) {
+        process(items_[i], static_cast<int>(p), false);
       }
       handled += n;
     }
@@ -195,7 +202,9 @@ void Worker::drainHandoff() {
     unsigned got = rte_ring_dequeue_burst(r, reinterpret_cast<void**>(pkts), kBurst, nullptr);
     for (unsigned i = 0; i < got; ++i) {
       stats_.handoffIn.add();
-      handle(pkts[i], -1, true);  // rx port travels in hash.usr
+      RxItem item;
+      prepare(pkts[i], item, true);
+      process(item, -1, true);  // rx port travels in hash.usr
     }
     rte_ring* learn = shared_.arpLearn[src * n + index_];
     got = rte_ring_dequeue_burst(learn, reinterpret_cast<void**>(pkts), kBurst, nullptr);
@@ -221,24 +230,36 @@ bool Worker::handOff(rte_mbuf* m, unsigned owner) {
   return true;
 }
 
-void Worker::handle(rte_mbuf* m, int rxPort, bool handedOff) {
-  stats_.rxPackets.add();
-  stats_.rxBytes.add(rte_pktmbuf_pkt_len(m));
-  if (m->nb_segs != 1) {
-    // Frames above the mbuf data room come only with jumbo MTUs; linearise.
-    if (rte_pktmbuf_linearize(m) != 0) {
-      dropPacket(m, DropReason::kTruncatedEthernet);
-      return;
-    }
+void Worker::prepare(rte_mbuf* m, RxItem& it, bool handedOff) {
+  it.m = m;
+  it.hash = 0;
+  if (!handedOff) {  // counted once, by the worker that received it
+    stats_.rxPackets.add();
+    stats_.rxBytes.add(rte_pktmbuf_pkt_len(m));
   }
-  pkt::PacketView v;
+  if (m->nb_segs != 1 && rte_pktmbuf_linearize(m) != 0) {
+    // Frames above the mbuf data room come only with jumbo MTUs.
+    it.result = pkt::ParseResult::drop(DropReason::kMbufAllocFailed);
+    return;
+  }
   pkt::ParseOptions opts;
   opts.verifyIpChecksum =
       (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) != RTE_MBUF_F_RX_IP_CKSUM_GOOD;
-  pkt::ParseResult r =
-      pkt::parsePacket(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m), v, opts);
-  if (!r) {
-    dropPacket(m, r.reason);
+  it.result = pkt::parsePacket(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m), it.v, opts);
+  if (it.result && it.v.kind == pkt::PacketKind::kIpv4 && it.v.hasL4 &&
+      (it.v.isTcp() || it.v.isUdp())) {
+    // One hash finds either direction of a connection.
+    it.hash = conns_.hashOf(
+        FiveTuple{it.v.srcAddr, it.v.dstAddr, it.v.srcPort, it.v.dstPort, l4Of(it.v.proto)});
+    conns_.prefetch(it.hash);
+  }
+}
+
+void Worker::process(RxItem& it, int rxPort, bool handedOff) {
+  rte_mbuf* m = it.m;
+  pkt::PacketView& v = it.v;
+  if (!it.result) {
+    dropPacket(m, it.result.reason);
     return;
   }
   if (rxPort < 0) {
@@ -272,7 +293,7 @@ void Worker::handle(rte_mbuf* m, int rxPort, bool handedOff) {
     return;
   }
   m->hash.usr = static_cast<uint32_t>(rxPort);
-  handleIpv4(m, v, rxPort, handedOff);
+  handleIpv4(m, v, it.hash, handedOff);
 }
 
 void Worker::learnNeighbour(uint32_t ip, const pkt::MacAddr& mac, int port) {
@@ -446,8 +467,7 @@ void Worker::flushTx() {
   }
 }
 
-void Worker::handleIpv4(rte_mbuf* m, pkt::PacketView& v, int rxPort, bool handedOff) {
-  (void)rxPort;
+void Worker::handleIpv4(rte_mbuf* m, pkt::PacketView& v, uint64_t hash, bool handedOff) {
   const L4Proto proto = l4Of(v.proto);
   if (!v.hasL4 || proto == L4Proto::kIcmp) {
     // ICMP (echo, errors) and fragments are the exception-path / ICMP issue;
@@ -465,7 +485,7 @@ void Worker::handleIpv4(rte_mbuf* m, pkt::PacketView& v, int rxPort, bool handed
       handOff(m, owner);
       return;
     }
-    inbound(m, v, *svc);
+    inbound(m, v, *svc, hash);
     return;
   }
   if (snap_->vips.count(v.dstAddr) != 0) {
@@ -478,7 +498,7 @@ void Worker::handleIpv4(rte_mbuf* m, pkt::PacketView& v, int rxPort, bool handed
     handOff(m, owner);
     return;
   }
-  LookupResult lr = conns_.lookup(tuple);
+  LookupResult lr = conns_.lookupHashed(tuple, hash);
   if (!lr.hit() || lr.dir != Direction::kOut) {
     dropPacket(m, snap_->localPort(v.dstAddr) >= 0 ? DropReason::kExceptionPathOff
                                                    : DropReason::kNotForUs);
@@ -487,9 +507,9 @@ void Worker::handleIpv4(rte_mbuf* m, pkt::PacketView& v, int rxPort, bool handed
   outbound(m, v, lr.id);
 }
 
-void Worker::inbound(rte_mbuf* m, pkt::PacketView& v, const ServiceRuntime& svc) {
+void Worker::inbound(rte_mbuf* m, pkt::PacketView& v, const ServiceRuntime& svc, uint64_t hash) {
   const FiveTuple tuple{v.srcAddr, v.dstAddr, v.srcPort, v.dstPort, svc.proto};
-  LookupResult lr = conns_.lookup(tuple);
+  LookupResult lr = conns_.lookupHashed(tuple, hash);
   if (lr.hit() && !conns_.destAlive(lr.id, snap_->destGenerations)) {
     if (!snap_->expireNodestConn) {
       // IPVS default (expire_nodest_conn = 0): drop silently until the

@@ -65,12 +65,21 @@ class Worker final : private ConnExpirySink {
     rte_mbuf* pkts[32];
   };
 
+  // One received packet between the parse pass and the processing pass.
+  struct RxItem {
+    rte_mbuf* m = nullptr;
+    pkt::PacketView v;
+    pkt::ParseResult result;
+    uint64_t hash = 0;  // connection-table hash of its 5-tuple (TCP/UDP only)
+  };
+
   unsigned iteration(bool quiescent);
-  void handle(rte_mbuf* m, int rxPort, bool handedOff);
+  void prepare(rte_mbuf* m, RxItem& it, bool handedOff);
+  void process(RxItem& it, int rxPort, bool handedOff);
   void handleArp(rte_mbuf* m, pkt::PacketView& v, int rxPort, bool learnOnly);
   void learnNeighbour(uint32_t ip, const pkt::MacAddr& mac, int port);
-  void handleIpv4(rte_mbuf* m, pkt::PacketView& v, int rxPort, bool handedOff);
-  void inbound(rte_mbuf* m, pkt::PacketView& v, const ServiceRuntime& svc);
+  void handleIpv4(rte_mbuf* m, pkt::PacketView& v, uint64_t hash, bool handedOff);
+  void inbound(rte_mbuf* m, pkt::PacketView& v, const ServiceRuntime& svc, uint64_t hash);
   void outbound(rte_mbuf* m, pkt::PacketView& v, ConnId id);
   void forwardIn(rte_mbuf* m, pkt::PacketView& v, const Conn& c, const ServiceRuntime* svc);
   ConnId newConnection(pkt::PacketView& v, const ServiceRuntime& svc);
@@ -103,6 +112,7 @@ class Worker final : private ConnExpirySink {
   ConnTable conns_;
   NeighbourTable neighbours_;
   std::vector<TxBuffer> tx_;  // per port
+  RxItem items_[32];
   WorkerStats stats_;
   std::unique_ptr<TrafficStats[]> serviceStats_;
   std::unique_ptr<TrafficStats[]> rsStats_;
