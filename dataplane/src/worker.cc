@@ -10,8 +10,10 @@
 #include <thread>
 
 #include "dataplane_shared.h"
+#include "dplb/dr/dr.h"
 #include "dplb/nat/nat.h"
 #include "dplb/pkt/checksum.h"
+#include "dplb/pkt/icmp.h"
 #include "dplb/pkt/rewrite.h"
 
 namespace dplb::dp {
@@ -23,6 +25,10 @@ constexpr uint16_t kBurst = 32;
 constexpr uint32_t kExpiryBudget = 256;            // timer-wheel entries per loop
 constexpr uint64_t kHousekeepingNs = 100'000'000;  // neighbour retries and ageing
 constexpr unsigned kIdleLoopsBeforeSleep = 64;
+// ICMP errors a worker may send: a token bucket, as routers (and Linux's
+// icmp_ratelimit) limit them so a flood cannot turn dplb into an amplifier.
+constexpr uint64_t kIcmpErrorsPerSecond = 1000;
+constexpr uint64_t kIcmpErrorBurst = 50;
 
 L4Proto l4Of(uint8_t proto) {
   return proto == pkt::kIpProtoUdp ? L4Proto::kUdp
@@ -78,6 +84,7 @@ Worker::Worker(Dataplane::Shared& shared, unsigned index, uint32_t connCapacity,
       rsStats_(new TrafficStats[kMaxRealServers]) {
   nowNs_ = nowNs;
   lastHousekeepingNs_ = nowNs;
+  icmpTokensNs_ = nowNs;
 }
 
 Worker::~Worker() {
@@ -469,9 +476,22 @@ void Worker::flushTx() {
 
 void Worker::handleIpv4(rte_mbuf* m, pkt::PacketView& v, uint64_t hash, bool handedOff) {
   const L4Proto proto = l4Of(v.proto);
+  if (proto == L4Proto::kIcmp && v.hasL4 && v.icmpType == pkt::kIcmpEchoRequest &&
+      (snap_->vips.count(v.dstAddr) != 0 || snap_->localPort(v.dstAddr) >= 0)) {
+    // Echo requests to a VIP or a port address are answered here.
+    pkt::Verdict verdict = pkt::echoReplyInPlace(v);
+    if (!verdict.forwarded()) {
+      dropPacket(m, verdict.reason);
+      return;
+    }
+    stats_.echoReplies.add();
+    route(m, v, v.dstAddr);  // the reply goes back to the requester
+    return;
+  }
   if (!v.hasL4 || proto == L4Proto::kIcmp) {
-    // ICMP (echo, errors) and fragments are the exception-path / ICMP issue;
-    // until then they are counted, never forwarded blindly.
+    // Other ICMP (errors about connections) and non-first fragments need the
+    // ICMP translation and reassembly of the DR/TUN issue; until then they
+    // are counted, never forwarded blindly.
     dropPacket(m, v.hasL4 ? DropReason::kIcmpUnsupported : DropReason::kFragmentWithoutConn);
     return;
   }
@@ -632,13 +652,17 @@ void Worker::forwardIn(rte_mbuf* m, pkt::PacketView& v, const Conn& c, const Ser
           nat::rewriteInbound(v, nat::NatBinding{c.vipAddr(), c.vipPort(), c.rsAddr(), c.rsPort()});
       break;
     case ForwardMode::kDr:
+      // Only the TTL changes here; the Ethernet addresses are written by
+      // transmit() once the real server's MAC is resolved.
+      verdict = dr::forward(v, dr::DrTarget{});
+      break;
     case ForwardMode::kTun:
-      // DR and TUN arrive with their own issue; never forward untransformed.
+      // TUN arrives with its own issue; never forward untransformed.
       verdict = pkt::Verdict::drop(DropReason::kNotForUs);
       break;
   }
   if (!verdict.forwarded()) {
-    dropPacket(m, verdict.reason);
+    rejectPacket(m, v, verdict);
     return;
   }
   if (svc != nullptr) {
@@ -664,7 +688,7 @@ void Worker::outbound(rte_mbuf* m, pkt::PacketView& v, ConnId id) {
   pkt::Verdict verdict =
       nat::rewriteOutbound(v, nat::NatBinding{c.vipAddr(), c.vipPort(), c.rsAddr(), c.rsPort()});
   if (!verdict.forwarded()) {
-    dropPacket(m, verdict.reason);
+    rejectPacket(m, v, verdict);
     return;
   }
   serviceStats_[c.serviceId()].outPackets.add();
@@ -672,6 +696,67 @@ void Worker::outbound(rte_mbuf* m, pkt::PacketView& v, ConnId id) {
   rsStats_[c.realServerId()].outPackets.add();
   rsStats_[c.realServerId()].outBytes.add(bytes);
   route(m, v, c.clientAddr());
+}
+
+void Worker::rejectPacket(rte_mbuf* m, pkt::PacketView& v, const pkt::Verdict& verdict) {
+  if (verdict.action == pkt::Action::kIcmpTimeExceeded) {
+    sendIcmpError(v, static_cast<int>(m->hash.usr), pkt::kIcmpTimeExceeded,
+                  pkt::kIcmpCodeTtlExceeded, 0);
+  } else if (verdict.action == pkt::Action::kIcmpFragNeeded) {
+    sendIcmpError(v, static_cast<int>(m->hash.usr), pkt::kIcmpDestUnreachable,
+                  pkt::kIcmpCodeFragNeeded, verdict.mtu);
+  }
+  dropPacket(m, verdict.reason);
+}
+
+void Worker::sendIcmpError(const pkt::PacketView& orig, int rxPort, uint8_t type, uint8_t code,
+                           uint16_t mtu) {
+  // Token bucket, refilled from the worker clock.
+  const uint64_t elapsed = nowNs_ - icmpTokensNs_;
+  const uint64_t earned = elapsed * kIcmpErrorsPerSecond / 1'000'000'000;
+  if (earned > 0) {
+    icmpTokens_ = std::min(kIcmpErrorBurst, icmpTokens_ + earned);
+    icmpTokensNs_ = nowNs_;
+  }
+  if (icmpTokens_ == 0) {
+    stats_.drop(DropReason::kIcmpRateLimited);
+    return;
+  }
+  if (!pkt::icmpErrorAllowed(orig)) {
+    return;  // never about ICMP errors, broadcasts, fragments...
+  }
+  rte_mbuf* e = rte_pktmbuf_alloc(shared_.pool);
+  if (e == nullptr) {
+    stats_.drop(DropReason::kMbufAllocFailed);
+    return;
+  }
+  auto* out = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(e, pkt::kIcmpErrorMaxFrameLen));
+  if (out == nullptr) {
+    rte_pktmbuf_free(e);
+    stats_.drop(DropReason::kMbufAllocFailed);
+    return;
+  }
+  pkt::IcmpErrorSpec spec;
+  spec.type = type;
+  spec.code = code;
+  spec.nextHopMtu = mtu;
+  // From our address on the interface the packet came in on (RFC 1812 4.3.2.4).
+  spec.srcAddr = snap_->sourceAddressFor(rxPort, orig.srcAddr);
+  spec.ipId = ipId_++;
+  uint32_t len = pkt::buildIcmpError(orig, spec, out, pkt::kIcmpErrorMaxFrameLen);
+  if (len == 0 || spec.srcAddr == 0) {
+    rte_pktmbuf_free(e);
+    return;
+  }
+  rte_pktmbuf_trim(e, static_cast<uint16_t>(pkt::kIcmpErrorMaxFrameLen - len));
+  --icmpTokens_;
+  stats_.icmpErrorsSent.add();
+  pkt::PacketView ev;
+  if (!pkt::parsePacket(out, len, ev)) {
+    rte_pktmbuf_free(e);
+    return;
+  }
+  route(e, ev, orig.srcAddr);
 }
 
 void Worker::applyActivity(const Conn& c, const StateUpdate& su) {

@@ -196,12 +196,113 @@ TEST_F(NatPacketTest, FramesForAnotherHostsMacAreNotRouted) {
   EXPECT_EQ(h_.dp().connCount(), 0u);
 }
 
-TEST_F(NatPacketTest, TtlOneIsNotForwarded) {
+TEST_F(NatPacketTest, TtlOneIsAnsweredWithTimeExceeded) {
   start(baseConfig("rr"));
-  h_.inject(0, clientTcp(40004, kTcpSynFlag, "", 1));
+  Bytes in = clientTcp(40004, kTcpSynFlag, "", 1);
+  h_.inject(0, in);
   h_.pollAll();
-  EXPECT_TRUE(h_.collect(1).empty());
+  EXPECT_TRUE(h_.collect(1).empty()) << "not forwarded";
   EXPECT_EQ(h_.drops(DropReason::kTtlExpired), 1u);
+  auto back = h_.collect(0);
+  ASSERT_EQ(back.size(), 1u);
+  DecodedFrame d = decodeFrame(back[0]);
+  ASSERT_TRUE(d.valid) << d.error;
+  EXPECT_EQ(d.ethDst, kClientMac);
+  EXPECT_EQ(d.ethSrc, h_.portMac(0));
+  EXPECT_EQ(d.ip.src, ip4(10, 0, 0, 2)) << "from the address of the ingress port";
+  EXPECT_EQ(d.ip.dst, kClient);
+  ASSERT_TRUE(d.icmp);
+  EXPECT_EQ(d.icmp->type, 11);
+  EXPECT_EQ(d.icmp->code, 0);
+  // The quote is the original IPv4 header + 8 bytes, as received.
+  ASSERT_GE(d.payload.size(), 28u);
+  EXPECT_TRUE(std::equal(d.payload.begin(), d.payload.begin() + 28, in.begin() + 14));
+  EXPECT_EQ(checksumProblems(back[0]), "");
+}
+
+TEST_F(NatPacketTest, IcmpErrorsAreRateLimited) {
+  start(baseConfig("rr"));
+  for (uint16_t i = 0; i < 80; ++i) {
+    h_.inject(0, clientTcp(41100 + i, kTcpSynFlag, "", 1));
+    if (i % 16 == 15) {
+      h_.pollAll();
+    }
+  }
+  h_.pollAll();
+  // A burst of 50 at a frozen clock, the rest limited.
+  EXPECT_EQ(h_.collect(0).size(), 50u);
+  EXPECT_EQ(h_.drops(DropReason::kIcmpRateLimited), 30u);
+  h_.advance(1s);
+  h_.inject(0, clientTcp(41500, kTcpSynFlag, "", 1));
+  h_.pollAll();
+  EXPECT_EQ(h_.collect(0).size(), 1u) << "tokens come back with time";
+}
+
+TEST_F(NatPacketTest, EchoRequestsToVipAndPortAddressAreAnswered) {
+  start(baseConfig("rr"));
+  for (uint32_t target : {kVip, ip4(10, 0, 0, 2)}) {
+    Bytes req = FrameBuilder()
+                    .eth({.dst = gWanMac, .src = kClientMac})
+                    .ipv4({.src = kClient, .dst = target, .ttl = 9})
+                    .icmp({.type = 8, .code = 0, .rest = 0x00420007})
+                    .payload("ping-data")
+                    .build();
+    Bytes rep = h_.send(0, req, 0);
+    DecodedFrame d = decodeFrame(rep);
+    ASSERT_TRUE(d.valid) << d.error;
+    EXPECT_EQ(d.ethDst, kClientMac);
+    EXPECT_EQ(d.ip.src, target);
+    EXPECT_EQ(d.ip.dst, kClient);
+    ASSERT_TRUE(d.icmp);
+    EXPECT_EQ(d.icmp->type, 0);
+    EXPECT_EQ(d.icmp->rest, 0x00420007u) << "id and sequence kept";
+    EXPECT_EQ(std::string(d.payload.begin(), d.payload.end()), "ping-data");
+    EXPECT_EQ(checksumProblems(rep), "");
+  }
+}
+
+TEST_F(NatPacketTest, DirectRoutingChangesOnlyMacsAndTtl) {
+  std::string cfg = baseConfig("rr");
+  DataplaneHarness::replace(cfg, R"(  - name: dns)", R"(  - name: web-dr
+    vip: 10.0.0.101
+    port: 80
+    protocol: tcp
+    scheduler: rr
+    forward: dr
+    real_servers:
+      - { address: 10.0.1.11 }
+  - name: dns)");
+  start(cfg);
+  Bytes in =
+      FrameBuilder()
+          .eth({.dst = gWanMac, .src = kClientMac})
+          .ipv4({.src = kClient, .dst = ip4(10, 0, 0, 101), .ttl = 64, .options = {1, 1, 1, 0}})
+          .tcp({.sport = 40100, .dport = 80, .flags = kTcpSynFlag})
+          .payload("dr")
+          .build();
+  Bytes out = h_.send(0, in, 1);
+  ASSERT_EQ(out.size(), in.size());
+  DecodedFrame d = decodeFrame(out);
+  EXPECT_EQ(d.ethDst, kRs11Mac);
+  EXPECT_EQ(d.ethSrc, h_.portMac(1));
+  EXPECT_EQ(d.ip.dst, ip4(10, 0, 0, 101)) << "DR keeps the VIP as destination";
+  EXPECT_EQ(d.ip.ttl, 63);
+  EXPECT_EQ(checksumProblems(out), "");
+  // Every byte after the Ethernet header is unchanged but the TTL and the
+  // header checksum.
+  for (size_t i = 14; i < in.size(); ++i) {
+    if (i == 14 + 8 || i == 14 + 10 || i == 14 + 11) {
+      continue;
+    }
+    EXPECT_EQ(out[i], in[i]) << "byte " << i;
+  }
+  // Replies bypass dplb; further client packets keep going to the same server.
+  Bytes ack = FrameBuilder()
+                  .eth({.dst = gWanMac, .src = kClientMac})
+                  .ipv4({.src = kClient, .dst = ip4(10, 0, 0, 101)})
+                  .tcp({.sport = 40100, .dport = 80, .flags = kTcpAckFlag})
+                  .build();
+  EXPECT_EQ(decodeFrame(h_.send(0, ack, 1)).ethDst, kRs11Mac);
 }
 
 TEST_F(NatPacketTest, MalformedPacketsAreDroppedByReason) {

@@ -42,6 +42,8 @@ struct alignas(64) WorkerStats {
   Counter arpRepliesSent;
   Counter garpSent;
   Counter arpResolveFailures;
+  Counter echoReplies;
+  Counter icmpErrorsSent;
   Counter drops[pkt::kDropReasonCount];
 
   void drop(pkt::DropReason r) { drops[pkt::dropReasonIndex(r)].add(); }

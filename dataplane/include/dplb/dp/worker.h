@@ -27,6 +27,7 @@
 #include "dplb/dp/neighbour.h"
 #include "dplb/dp/snapshot.h"
 #include "dplb/pkt/parser.h"
+#include "dplb/pkt/verdict.h"
 
 namespace dplb::dp {
 
@@ -91,6 +92,11 @@ class Worker final : private ConnExpirySink {
   bool sendArpRequestFrom(int port, uint32_t senderIp, uint32_t targetIp);
   void enqueueTx(int port, rte_mbuf* m);
   void applyActivity(const Conn& c, const StateUpdate& su);
+  // Drops a packet a mode refused, answering with the ICMP error its verdict
+  // asks for (time exceeded, fragmentation needed).
+  void rejectPacket(rte_mbuf* m, pkt::PacketView& v, const pkt::Verdict& verdict);
+  void sendIcmpError(const pkt::PacketView& orig, int rxPort, uint8_t type, uint8_t code,
+                     uint16_t mtu);
   void sendGratuitousArps();
   void neighbourHousekeeping();
   void drainHandoff();
@@ -121,6 +127,8 @@ class Worker final : private ConnExpirySink {
   std::atomic<bool> dumpDone_{false};
   std::vector<ConnInfo> dump_;
   uint16_t ipId_ = 0;
+  uint64_t icmpTokens_ = 50;  // kIcmpErrorBurst
+  uint64_t icmpTokensNs_ = 0;
 };
 
 }  // namespace dplb::dp
