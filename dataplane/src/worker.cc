@@ -488,10 +488,14 @@ void Worker::handleIpv4(rte_mbuf* m, pkt::PacketView& v, uint64_t hash, bool han
     route(m, v, v.dstAddr);  // the reply goes back to the requester
     return;
   }
+  if (proto == L4Proto::kIcmp && v.hasL4 && !v.isFragment() &&
+      pkt::isRelatedIcmpError(v.icmpType)) {
+    handleIcmpError(m, v, handedOff);
+    return;
+  }
   if (!v.hasL4 || proto == L4Proto::kIcmp) {
-    // Other ICMP (errors about connections) and non-first fragments need the
-    // ICMP translation and reassembly of the DR/TUN issue; until then they
-    // are counted, never forwarded blindly.
+    // Other ICMP and non-first fragments (reassembly comes with the TUN
+    // issue) are counted, never forwarded blindly.
     dropPacket(m, v.hasL4 ? DropReason::kIcmpUnsupported : DropReason::kFragmentWithoutConn);
     return;
   }
@@ -696,6 +700,66 @@ void Worker::outbound(rte_mbuf* m, pkt::PacketView& v, ConnId id) {
   rsStats_[c.realServerId()].outPackets.add();
   rsStats_[c.realServerId()].outBytes.add(bytes);
   route(m, v, c.clientAddr());
+}
+
+// An ICMP error quoting a packet of one of our connections (IPVS
+// ip_vs_in_icmp / ip_vs_out_icmp). The quoted packet travelled the other way,
+// so its reversed tuple is the tuple of a packet of the connection:
+//  - quote client -> RS (an error from the real-server side about a packet we
+//    DNATed): reversed it is RS -> client, the connection's outbound key;
+//  - quote VIP -> client (an error from the client side about a reply we
+//    SNATed, or for DR/TUN never seen by us): reversed it is client -> VIP,
+//    the inbound key.
+void Worker::handleIcmpError(rte_mbuf* m, pkt::PacketView& v, bool handedOff) {
+  pkt::IcmpErrorView e;
+  if (pkt::ParseResult r = pkt::parseIcmpError(v, e); !r) {
+    dropPacket(m, r.reason);
+    return;
+  }
+  if (!e.hasPorts || (e.proto != pkt::kIpProtoTcp && e.proto != pkt::kIpProtoUdp)) {
+    dropPacket(m, DropReason::kIcmpNoConn);
+    return;
+  }
+  const FiveTuple reversed{e.dstAddr, e.srcAddr, e.dstPort, e.srcPort, l4Of(e.proto)};
+  // The client endpoint decides the owner: the quote's source when the quote
+  // went client -> RS, its destination when it went VIP -> client.
+  const bool fromClientSide = snap_->vips.count(e.srcAddr) != 0;
+  const unsigned owner = fromClientSide ? ownerOf(e.dstAddr, e.dstPort, shared_.workers)
+                                        : ownerOf(e.srcAddr, e.srcPort, shared_.workers);
+  if (!handedOff && owner != index_) {
+    handOff(m, owner);
+    return;
+  }
+  LookupResult lr = conns_.lookup(reversed);
+  if (!lr.hit() || !conns_.destAlive(lr.id, snap_->destGenerations)) {
+    dropPacket(m, DropReason::kIcmpNoConn);
+    return;
+  }
+  const Conn& c = conns_.conn(lr.id);
+  const nat::NatBinding b{c.vipAddr(), c.vipPort(), c.rsAddr(), c.rsPort()};
+  pkt::Verdict verdict;
+  uint32_t next = 0;
+  if (lr.dir == Direction::kOut && c.forwardMode() == ForwardMode::kNat) {
+    verdict = nat::translateIcmpErrorOutbound(v, e, b);
+    next = v.dstAddr;  // the client
+  } else if (lr.dir == Direction::kIn && c.forwardMode() == ForwardMode::kNat) {
+    verdict = nat::translateIcmpErrorInbound(v, e, b);
+    next = c.rsAddr();
+  } else if (lr.dir == Direction::kIn && c.forwardMode() == ForwardMode::kDr) {
+    // DR: the real server sent the quoted packet itself from the VIP; the
+    // error goes to it unchanged but for the hop (path-MTU discovery).
+    verdict = dr::forward(v, dr::DrTarget{});
+    next = c.rsAddr();
+  } else {
+    verdict = pkt::Verdict::drop(DropReason::kIcmpUnsupported);
+  }
+  if (!verdict.forwarded()) {
+    // Never answer an ICMP error with another one.
+    dropPacket(m, verdict.reason);
+    return;
+  }
+  stats_.icmpErrorsForwarded.add();
+  route(m, v, next);
 }
 
 void Worker::rejectPacket(rte_mbuf* m, pkt::PacketView& v, const pkt::Verdict& verdict) {

@@ -238,6 +238,90 @@ TEST_F(NatPacketTest, IcmpErrorsAreRateLimited) {
   EXPECT_EQ(h_.collect(0).size(), 1u) << "tokens come back with time";
 }
 
+// The IPv4 header + 8 bytes of a datagram, as an ICMP error quotes it.
+Bytes quote(const Bytes& ipDatagram) {
+  return Bytes(ipDatagram.begin(), ipDatagram.begin() + 28);
+}
+
+TEST_F(NatPacketTest, FragNeededFromTheServerSideReachesTheClientTranslated) {
+  start(baseConfig("rr"));
+  h_.send(0, clientTcp(40200, kTcpSynFlag), 1);  // -> 10.0.1.12:8080
+  // A router between dplb and the server refuses a 1500-byte client packet.
+  Bytes quoted = quote(FrameBuilder()
+                           .ipv4({.src = kClient, .dst = kRs12, .ttl = 63, .df = true})
+                           .tcp({.sport = 40200, .dport = 8080, .flags = kTcpAckFlag})
+                           .payload(std::string(1460, 'x'))
+                           .buildIp());
+  Bytes icmp = FrameBuilder()
+                   .eth({.dst = gLanMac, .src = kRs12Mac})
+                   .ipv4({.src = ip4(10, 0, 1, 254), .dst = kClient})
+                   .icmp({.type = 3, .code = 4, .rest = 1400})
+                   .payload(quoted)
+                   .build();
+  Bytes out = h_.send(1, icmp, 0);
+  DecodedFrame d = decodeFrame(out);
+  ASSERT_TRUE(d.valid && d.icmp) << d.error;
+  EXPECT_EQ(d.ethDst, kClientMac);
+  // As ip_vs_nat_icmp() does on the way out: the outer source becomes the VIP
+  // (the client only knows the VIP), whoever generated the error.
+  EXPECT_EQ(d.ip.src, kVip);
+  EXPECT_EQ(d.ip.dst, kClient);
+  EXPECT_EQ(d.icmp->type, 3);
+  EXPECT_EQ(d.icmp->code, 4);
+  EXPECT_EQ(d.icmp->rest, 1400u) << "next-hop MTU kept";
+  // The quote now shows what the client sent: client -> VIP:80.
+  DecodedFrame q = decodeIp(d.payload, 0);
+  EXPECT_EQ(q.ip.src, kClient);
+  EXPECT_EQ(q.ip.dst, kVip);
+  EXPECT_EQ(rd16(d.payload, 20), 40200);
+  EXPECT_EQ(rd16(d.payload, 22), 80);
+  EXPECT_EQ(refSum(d.payload, 0, 20), 0xFFFF) << "quoted IPv4 checksum";
+  EXPECT_EQ(checksumProblems(out), "");
+}
+
+TEST_F(NatPacketTest, ErrorFromTheClientSideReachesTheServerTranslated) {
+  start(baseConfig("rr"));
+  h_.send(0, clientTcp(40201, kTcpSynFlag), 1);  // -> 10.0.1.12:8080
+  Bytes quoted = quote(FrameBuilder()
+                           .ipv4({.src = kVip, .dst = kClient, .ttl = 63})
+                           .tcp({.sport = 80, .dport = 40201, .flags = kTcpAckFlag})
+                           .buildIp());
+  Bytes icmp = FrameBuilder()
+                   .eth({.dst = gWanMac, .src = kClientMac})
+                   .ipv4({.src = kClient, .dst = kVip})
+                   .icmp({.type = 3, .code = 3})
+                   .payload(quoted)
+                   .build();
+  Bytes out = h_.send(0, icmp, 1);
+  DecodedFrame d = decodeFrame(out);
+  ASSERT_TRUE(d.valid && d.icmp) << d.error;
+  EXPECT_EQ(d.ethDst, kRs12Mac);
+  EXPECT_EQ(d.ip.src, kClient);
+  EXPECT_EQ(d.ip.dst, kRs12);
+  DecodedFrame q = decodeIp(d.payload, 0);
+  EXPECT_EQ(q.ip.src, kRs12) << "the server recognises its own packet";
+  EXPECT_EQ(rd16(d.payload, 20), 8080);
+  EXPECT_EQ(rd16(d.payload, 22), 40201);
+  EXPECT_EQ(checksumProblems(out), "");
+}
+
+TEST_F(NatPacketTest, IcmpErrorAboutNoConnectionIsDropped) {
+  start(baseConfig("rr"));
+  Bytes quoted = quote(FrameBuilder()
+                           .ipv4({.src = kVip, .dst = kClient})
+                           .tcp({.sport = 80, .dport = 1, .flags = kTcpAckFlag})
+                           .buildIp());
+  h_.inject(0, FrameBuilder()
+                   .eth({.dst = gWanMac, .src = kClientMac})
+                   .ipv4({.src = kClient, .dst = kVip})
+                   .icmp({.type = 3, .code = 3})
+                   .payload(quoted)
+                   .build());
+  h_.pollAll();
+  EXPECT_TRUE(h_.collect(1).empty());
+  EXPECT_EQ(h_.drops(DropReason::kIcmpNoConn), 1u);
+}
+
 TEST_F(NatPacketTest, EchoRequestsToVipAndPortAddressAreAnswered) {
   start(baseConfig("rr"));
   for (uint32_t target : {kVip, ip4(10, 0, 0, 2)}) {

@@ -44,6 +44,7 @@ struct alignas(64) WorkerStats {
   Counter arpResolveFailures;
   Counter echoReplies;
   Counter icmpErrorsSent;
+  Counter icmpErrorsForwarded;
   Counter drops[pkt::kDropReasonCount];
 
   void drop(pkt::DropReason r) { drops[pkt::dropReasonIndex(r)].add(); }

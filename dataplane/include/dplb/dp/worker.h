@@ -95,6 +95,7 @@ class Worker final : private ConnExpirySink {
   // Drops a packet a mode refused, answering with the ICMP error its verdict
   // asks for (time exceeded, fragmentation needed).
   void rejectPacket(rte_mbuf* m, pkt::PacketView& v, const pkt::Verdict& verdict);
+  void handleIcmpError(rte_mbuf* m, pkt::PacketView& v, bool handedOff);
   void sendIcmpError(const pkt::PacketView& orig, int rxPort, uint8_t type, uint8_t code,
                      uint16_t mtu);
   void sendGratuitousArps();
