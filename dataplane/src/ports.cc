@@ -136,9 +136,10 @@ std::string PortSet::openOne(const conf::Port& p, size_t index, unsigned workers
                          rte_strerror(-rc));
     }
   }
-  // Not every PMD can change its MTU (pcap, ring); only a failure to set a
-  // non-default MTU is fatal.
-  if (int rc = rte_eth_dev_set_mtu(portId, p.mtu); rc != 0 && p.mtu != 1500) {
+  // Not every PMD can change its MTU (pcap, ring): then the MTU is enforced
+  // in software only (the workers never send more). Any other failure to set
+  // a non-default MTU is fatal.
+  if (int rc = rte_eth_dev_set_mtu(portId, p.mtu); rc != 0 && rc != -ENOTSUP && p.mtu != 1500) {
     return fmt::format("{}.mtu: cannot set MTU {} on \"{}\": {}", key, p.mtu, p.device,
                        rte_strerror(-rc));
   }

@@ -13,8 +13,10 @@
 #include "dplb/dr/dr.h"
 #include "dplb/nat/nat.h"
 #include "dplb/pkt/checksum.h"
+#include "dplb/pkt/fragment.h"
 #include "dplb/pkt/icmp.h"
 #include "dplb/pkt/rewrite.h"
+#include "dplb/tun/tun.h"
 
 namespace dplb::dp {
 namespace {
@@ -661,9 +663,8 @@ void Worker::forwardIn(rte_mbuf* m, pkt::PacketView& v, const Conn& c, const Ser
       verdict = dr::forward(v, dr::DrTarget{});
       break;
     case ForwardMode::kTun:
-      // TUN arrives with its own issue; never forward untransformed.
-      verdict = pkt::Verdict::drop(DropReason::kNotForUs);
-      break;
+      forwardTun(m, v, c, svc, bytes);
+      return;
   }
   if (!verdict.forwarded()) {
     rejectPacket(m, v, verdict);
@@ -676,6 +677,72 @@ void Worker::forwardIn(rte_mbuf* m, pkt::PacketView& v, const Conn& c, const Ser
   rsStats_[c.realServerId()].inPackets.add();
   rsStats_[c.realServerId()].inBytes.add(bytes);
   route(m, v, c.rsAddr());
+}
+
+// IP-in-IP to the real server: outer source = our address on the egress
+// port, outer destination = the real server. Larger than the egress MTU:
+// with DF, ICMP fragmentation needed to the client (MTU - 20); without, the
+// outer packet is fragmented.
+void Worker::forwardTun(rte_mbuf* m, pkt::PacketView& v, const Conn& c, const ServiceRuntime* svc,
+                        uint32_t bytes) {
+  const RouteHop hop = snap_->routes.lookup(c.rsAddr());
+  if (!hop.found()) {
+    dropPacket(m, DropReason::kNoRoute);
+    return;
+  }
+  tun::TunTarget target;
+  target.outerSrc = snap_->sourceAddressFor(hop.port, c.rsAddr());
+  target.outerDst = c.rsAddr();
+  target.mtu = snap_->ports[hop.port].mtu;
+  uint8_t* const oldStart = rte_pktmbuf_mtod(m, uint8_t*);
+  tun::EncapResult r = tun::encapsulate(v, rte_pktmbuf_headroom(m), target, ipId_++);
+  if (!r.verdict.forwarded()) {
+    rejectPacket(m, v, r.verdict);
+    return;
+  }
+  // The frame now starts r.start (in the headroom) and is r.len long.
+  rte_pktmbuf_prepend(m, static_cast<uint16_t>(oldStart - r.start));
+  rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_data_len(m) - r.len));
+  if (svc != nullptr) {
+    serviceStats_[svc->id].inPackets.add();
+    serviceStats_[svc->id].inBytes.add(bytes);
+  }
+  rsStats_[c.realServerId()].inPackets.add();
+  rsStats_[c.realServerId()].inBytes.add(bytes);
+  if (r.verdict.action == pkt::Action::kForward) {
+    route(m, v, c.rsAddr());
+    return;
+  }
+  // kFragment: split the outer datagram into new buffers.
+  const uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
+  const uint32_t len = rte_pktmbuf_data_len(m);
+  const uint32_t n = pkt::fragmentCount(frame, v.l3Offset, len, r.verdict.mtu);
+  constexpr uint32_t kMaxFragments = 64;
+  if (n == 0 || n > kMaxFragments) {
+    dropPacket(m, DropReason::kFragmentationFailed);
+    return;
+  }
+  rte_mbuf* frags[kMaxFragments];
+  pkt::FragmentSlot slots[kMaxFragments];
+  if (rte_pktmbuf_alloc_bulk(shared_.pool, frags, n) != 0) {
+    dropPacket(m, DropReason::kMbufAllocFailed);
+    return;
+  }
+  for (uint32_t i = 0; i < n; ++i) {
+    slots[i].data = rte_pktmbuf_mtod(frags[i], uint8_t*);
+    slots[i].capacity = rte_pktmbuf_tailroom(frags[i]);
+  }
+  if (pkt::fragmentIpv4(frame, v.l3Offset, len, r.verdict.mtu, std::span(slots, n)) != n) {
+    rte_pktmbuf_free_bulk(frags, n);
+    dropPacket(m, DropReason::kFragmentationFailed);
+    return;
+  }
+  rte_pktmbuf_free(m);
+  for (uint32_t i = 0; i < n; ++i) {
+    rte_pktmbuf_append(frags[i], static_cast<uint16_t>(slots[i].len));
+    frags[i]->hash.usr = static_cast<uint32_t>(hop.port);
+    route(frags[i], v, c.rsAddr());
+  }
 }
 
 void Worker::outbound(rte_mbuf* m, pkt::PacketView& v, ConnId id) {

@@ -322,6 +322,108 @@ TEST_F(NatPacketTest, IcmpErrorAboutNoConnectionIsDropped) {
   EXPECT_EQ(h_.drops(DropReason::kIcmpNoConn), 1u);
 }
 
+std::string tunConfig(uint16_t lanMtu) {
+  std::string cfg = baseConfig("rr");
+  DataplaneHarness::replace(cfg, R"(  - name: dns)", R"(  - name: web-tun
+    vip: 10.0.0.102
+    port: 80
+    protocol: tcp
+    scheduler: rr
+    forward: tun
+    real_servers:
+      - { address: 10.0.1.11 }
+  - name: dns)");
+  DataplaneHarness::replace(cfg, "addresses: [10.0.1.1/24] }",
+                            "addresses: [10.0.1.1/24], mtu: " + std::to_string(lanMtu) + " }");
+  return cfg;
+}
+
+Bytes tunClientPacket(size_t payload, bool df, uint8_t tos = 0) {
+  return FrameBuilder()
+      .eth({.dst = gWanMac, .src = kClientMac})
+      .ipv4({.src = kClient, .dst = ip4(10, 0, 0, 102), .ttl = 64, .tos = tos, .df = df})
+      .tcp({.sport = 40300, .dport = 80, .flags = kTcpSynFlag})
+      .payload(std::string(payload, 'p'))
+      .build();
+}
+
+TEST_F(NatPacketTest, TunnelEncapsulatesToTheRealServer) {
+  start(tunConfig(1500));
+  Bytes in = tunClientPacket(100, true, 0x2a);
+  Bytes out = h_.send(0, in, 1);
+  DecodedFrame d = decodeFrame(out);
+  ASSERT_TRUE(d.valid) << d.error;
+  EXPECT_EQ(d.ethDst, kRs11Mac);
+  EXPECT_EQ(d.ethSrc, h_.portMac(1));
+  EXPECT_EQ(d.ip.protocol, kProtoIpip);
+  EXPECT_EQ(d.ip.src, ip4(10, 0, 1, 1)) << "our address on the egress port";
+  EXPECT_EQ(d.ip.dst, kRs11);
+  EXPECT_EQ(d.ip.ttl, 63) << "outer TTL = the inner's new TTL";
+  EXPECT_TRUE(d.ip.df) << "DF copied from the inner header";
+  EXPECT_EQ(d.ip.tos, 0x2a);
+  EXPECT_EQ(refSum(out, 14, 20), 0xFFFF) << "outer header checksum";
+  // The inner datagram: unchanged but for its TTL and header checksum.
+  Bytes inner(out.begin() + 34, out.end());
+  Bytes orig(in.begin() + 14, in.end());
+  ASSERT_EQ(inner.size(), orig.size());
+  EXPECT_EQ(inner[8], 63);
+  EXPECT_EQ(refSum(inner, 0, 20), 0xFFFF) << "inner header checksum";
+  for (size_t i = 0; i < orig.size(); ++i) {
+    if (i != 8 && i != 10 && i != 11) {
+      EXPECT_EQ(inner[i], orig[i]) << "inner byte " << i;
+    }
+  }
+}
+
+TEST_F(NatPacketTest, TunnelAnswersFragNeededWhenDfIsSet) {
+  start(tunConfig(600));
+  Bytes in = tunClientPacket(700, true);
+  h_.inject(0, in);
+  h_.pollAll();
+  EXPECT_TRUE(h_.collect(1).empty());
+  EXPECT_EQ(h_.drops(DropReason::kMtuExceeded), 1u);
+  auto back = h_.collect(0);
+  ASSERT_EQ(back.size(), 1u);
+  DecodedFrame d = decodeFrame(back[0]);
+  ASSERT_TRUE(d.icmp);
+  EXPECT_EQ(d.ip.dst, kClient);
+  EXPECT_EQ(d.icmp->type, 3);
+  EXPECT_EQ(d.icmp->code, 4);
+  EXPECT_EQ(d.icmp->rest & 0xFFFF, 580u) << "next-hop MTU = MTU - 20";
+  EXPECT_EQ(checksumProblems(back[0]), "");
+}
+
+TEST_F(NatPacketTest, TunnelFragmentsWhenDfIsClear) {
+  start(tunConfig(600));
+  Bytes in = tunClientPacket(1000, false);
+  h_.inject(0, in);
+  h_.pollAll();
+  auto frags = h_.collect(1);
+  ASSERT_GE(frags.size(), 2u);
+  // Reassemble the outer datagram from its fragments.
+  Bytes payload;
+  for (size_t i = 0; i < frags.size(); ++i) {
+    DecodedFrame d = decodeFrame(frags[i]);
+    ASSERT_TRUE(d.valid) << d.error;
+    EXPECT_LE(d.ip.totalLength, 600);
+    EXPECT_EQ(d.ip.protocol, kProtoIpip);
+    EXPECT_EQ(d.ip.fragOffset, payload.size());
+    EXPECT_EQ(d.ip.fragOffset % 8, 0);
+    EXPECT_EQ(d.ip.mf, i + 1 < frags.size());
+    EXPECT_EQ(refSum(frags[i], 14, 20), 0xFFFF);
+    EXPECT_EQ(d.ethDst, kRs11Mac);
+    payload.insert(payload.end(), d.l4Bytes.begin(), d.l4Bytes.end());
+  }
+  Bytes orig(in.begin() + 14, in.end());
+  ASSERT_EQ(payload.size(), orig.size());
+  EXPECT_EQ(payload[8], 63);
+  for (size_t i = 0; i < orig.size(); ++i) {
+    if (i != 8 && i != 10 && i != 11) {
+      ASSERT_EQ(payload[i], orig[i]) << "inner byte " << i;
+    }
+  }
+}
+
 TEST_F(NatPacketTest, EchoRequestsToVipAndPortAddressAreAnswered) {
   start(baseConfig("rr"));
   for (uint32_t target : {kVip, ip4(10, 0, 0, 2)}) {

@@ -96,6 +96,8 @@ class Worker final : private ConnExpirySink {
   // asks for (time exceeded, fragmentation needed).
   void rejectPacket(rte_mbuf* m, pkt::PacketView& v, const pkt::Verdict& verdict);
   void handleIcmpError(rte_mbuf* m, pkt::PacketView& v, bool handedOff);
+  void forwardTun(rte_mbuf* m, pkt::PacketView& v, const Conn& c, const ServiceRuntime* svc,
+                  uint32_t bytes);
   void sendIcmpError(const pkt::PacketView& orig, int rxPort, uint8_t type, uint8_t code,
                      uint16_t mtu);
   void sendGratuitousArps();
