@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
@@ -28,10 +29,12 @@ bool fillAddress(const std::string& path, sockaddr_un& addr) {
   return true;
 }
 
+// MSG_NOSIGNAL: a client that hangs up before reading must not kill dplbd
+// with SIGPIPE.
 bool writeAll(int fd, const std::string& s) {
   size_t off = 0;
   while (off < s.size()) {
-    ssize_t n = ::write(fd, s.data() + off, s.size() - off);
+    ssize_t n = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) {
       continue;
     }
@@ -43,15 +46,20 @@ bool writeAll(int fd, const std::string& s) {
   return true;
 }
 
-// Reads one line (or until EOF) within the timeout. Empty optional-like
-// result signalled through `ok`.
+// Reads one line (or until EOF) within `timeoutMs` for the whole line, so a
+// client trickling bytes cannot hold the admin thread. `ok` says whether a
+// line was read; `why` says what went wrong otherwise.
 std::string readLine(int fd, int timeoutMs, bool& ok, std::string& why) {
   std::string buf;
   ok = false;
   char chunk[4096];
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
   for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          deadline - std::chrono::steady_clock::now())
+                          .count();
     pollfd p{fd, POLLIN, 0};
-    int r = ::poll(&p, 1, timeoutMs);
+    int r = left > 0 ? ::poll(&p, 1, static_cast<int>(left)) : 0;
     if (r < 0 && errno == EINTR) {
       continue;
     }
@@ -116,7 +124,14 @@ std::string AdminServer::start(const std::string& path, Handler handler) {
     }
     ::close(probe);
   }
-  ::unlink(path.c_str());
+  // Remove a stale socket, never anything else a mistyped path may name.
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      return "admin.socket: " + path + " exists and is not a socket";
+    }
+    ::unlink(path.c_str());
+  }
   listenFd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (listenFd_ < 0) {
     return std::string("admin.socket: socket(): ") + std::strerror(errno);
@@ -173,6 +188,9 @@ void AdminServer::serve() {
     if (fds[0].revents & POLLIN) {
       int fd = ::accept4(listenFd_, nullptr, nullptr, SOCK_CLOEXEC);
       if (fd >= 0) {
+        // A client that never reads its reply cannot block the thread.
+        timeval tv{2, 0};
+        ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
         handleClient(fd);
         ::close(fd);
       }

@@ -112,6 +112,8 @@ int runDaemon(const std::string& file, std::optional<LogLevel> levelOverride) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // Writes to a peer that hung up (admin clients) fail with EPIPE instead.
+  signal(SIGPIPE, SIG_IGN);
 
   if (std::string err = dplb::dp::initEal(cfg.dataplane, "dplbd"); !err.empty()) {
     spdlog::critical("{}", err);
@@ -150,10 +152,6 @@ int runDaemon(const std::string& file, std::optional<LogLevel> levelOverride) {
         for (const auto& e : next.errors) {
           errors.push_back(e.str());
         }
-      } else if (!(next.config->dataplane == running.dataplane)) {
-        // Services and real servers are reloaded in place; ports and lcores
-        // need a restart.
-        errors.push_back(file + ": the dataplane section changed; that needs a restart");
       } else if (std::string err = dataplane.publish(*next.config); !err.empty()) {
         errors.push_back(err);
       } else {

@@ -145,11 +145,18 @@ std::string Dataplane::start(const conf::Config& config, const DataplaneOptions&
     return "services: " + err;
   }
   sh.snapshot.store(snap.release(), std::memory_order_release);
+  running_ = config;
 
   const uint32_t capacity =
       options.connCapacity != 0 ? options.connCapacity : config.dataplane.connTable.capacity;
-  for (unsigned w = 0; w < n; ++w) {
-    workers_.push_back(std::make_unique<Worker>(sh, w, capacity, now));
+  try {
+    for (unsigned w = 0; w < n; ++w) {
+      workers_.push_back(std::make_unique<Worker>(sh, w, capacity, now));
+    }
+  } catch (const std::exception& e) {
+    stop();
+    return fmt::format("dataplane.conn_table.capacity: cannot allocate {} entries per worker: {}",
+                       capacity, e.what());
   }
   sh.running.store(true);
   return {};
@@ -190,11 +197,24 @@ std::string Dataplane::publish(const conf::Config& config) {
     return "dataplane not started";
   }
   std::vector<PortIdentity> ids = portIdentities(shared_->ports);
+  if (!(config.dataplane == running_.dataplane)) {
+    // Workers index ports, queues and tx buffers by the ports they opened.
+    return "the dataplane section changed; that needs a restart";
+  }
   std::string err;
   std::unique_ptr<Snapshot> snap = builder_->build(config, ids, &err);
   if (!snap) {
     return err;
   }
+  for (auto& w : workers_) {
+    for (uint32_t id : snap->freshServiceIds) {
+      w->resetServiceStats(id);
+    }
+    for (uint32_t id : snap->freshRsIds) {
+      w->resetRsStats(id);
+    }
+  }
+  running_ = config;
   const Snapshot* old = shared_->snapshot.exchange(snap.release(), std::memory_order_acq_rel);
   // Every worker passes a quiescent point (or is offline) before the old
   // snapshot goes: none can still hold a pointer into it.
@@ -276,6 +296,7 @@ uint32_t Dataplane::connCount() const {
 }
 
 TrafficTotals Dataplane::serviceTotals(uint32_t vip, uint16_t port, L4Proto proto) const {
+  std::lock_guard lock(publishMutex_);  // the snapshot cannot be freed meanwhile
   TrafficTotals t;
   const Snapshot* s = shared_->snapshot.load(std::memory_order_acquire);
   const ServiceRuntime* svc = s ? s->findService(vip, port, proto) : nullptr;
@@ -290,6 +311,7 @@ TrafficTotals Dataplane::serviceTotals(uint32_t vip, uint16_t port, L4Proto prot
 
 TrafficTotals Dataplane::realServerTotals(uint32_t vip, uint16_t port, L4Proto proto,
                                           uint32_t rsAddr, uint16_t rsPort) const {
+  std::lock_guard lock(publishMutex_);  // the snapshot cannot be freed meanwhile
   TrafficTotals t;
   const Snapshot* s = shared_->snapshot.load(std::memory_order_acquire);
   const ServiceRuntime* svc = s ? s->findService(vip, port, proto) : nullptr;

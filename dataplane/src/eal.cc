@@ -3,6 +3,7 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_lcore.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -39,12 +40,16 @@ std::string initEal(const conf::DataplaneConfig& dp, const std::string& prog) {
   if (ealInitialised) {
     return "EAL already initialised in this process";
   }
-  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  if (!hasLcoreOption(dp.ealArgs)) {
+  // -l maps lcore i to CPU i: each must be a CPU this process may run on
+  // (CPU ids need not be contiguous; cgroups and taskset narrow the set).
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (!hasLcoreOption(dp.ealArgs) && sched_getaffinity(0, sizeof(allowed), &allowed) == 0) {
     for (unsigned id : dp.lcoreList) {
-      if (cpus > 0 && id >= static_cast<unsigned long>(cpus)) {
-        return fmt::format("dataplane.lcores: lcore {} does not exist on this machine ({} CPUs)",
-                           id, cpus);
+      if (id >= CPU_SETSIZE || !CPU_ISSET(id, &allowed)) {
+        return fmt::format(
+            "dataplane.lcores: lcore {} is not a CPU this process may use ({} are available)", id,
+            CPU_COUNT(&allowed));
       }
     }
   }

@@ -45,8 +45,10 @@ std::string PortSet::open(const conf::DataplaneConfig& dp, unsigned workers) {
   // Enough buffers for every rx and tx ring, the per-lcore caches, the
   // handoff rings and tx buffers, and packets parked waiting for ARP.
   unsigned perPort = (kRxDesc + kTxDesc) * std::max(1u, workers);
-  unsigned n = perPort * static_cast<unsigned>(dp.ports.size()) + 8192 +
-               kMbufCache * (rte_lcore_count() + 1);
+  // 4096-entry handoff ring per ordered pair of workers, 512 parked packets
+  // per worker (worker.cc), generated packets and slack.
+  unsigned n = perPort * static_cast<unsigned>(dp.ports.size()) + workers * workers * 4096 +
+               workers * 512 + 8192 + kMbufCache * (rte_lcore_count() + 1);
   pool_ = rte_pktmbuf_pool_create("dplb_mbufs", n, kMbufCache, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
                                   static_cast<int>(rte_socket_id()));
   if (pool_ == nullptr) {
@@ -74,13 +76,14 @@ std::string PortSet::openOne(const conf::Port& p, size_t index, unsigned workers
     if (rc < 0) {
       return fmt::format("{}.device: cannot probe \"{}\": {}", key, p.device, rte_strerror(-rc));
     }
-    probed_.push_back(name);
+    if (!isPciAddress(p.device)) {
+      probed_.push_back(name);  // vdevs we created are removed again on close
+    }
     if (rte_eth_dev_get_port_by_name(name.c_str(), &portId) != 0) {
       // A PCI device's ethdev is named after the canonical address.
-      rte_eth_dev_get_port_by_name(
-          isPciAddress(p.device) && name.size() == 7 ? ("0000:" + name).c_str() : name.c_str(),
-          &portId);
-      if (!rte_eth_dev_is_valid_port(portId)) {
+      const std::string canonical =
+          isPciAddress(p.device) && name.size() == 7 ? "0000:" + name : name;
+      if (rte_eth_dev_get_port_by_name(canonical.c_str(), &portId) != 0) {
         return fmt::format("{}.device: \"{}\" was probed but created no ethernet port", key,
                            p.device);
       }

@@ -104,6 +104,7 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const conf::Config& config,
   uint32_t nextServiceId = nextServiceId_;
   std::map<std::tuple<uint64_t, uint32_t, uint16_t>, RsIdentity> kept;
   std::map<uint64_t, uint32_t> keptServices;
+  std::vector<std::pair<sched::RealServer*, sched::ServerParams>> edits;
 
   for (const auto& svc : config.services) {
     auto rt = std::make_unique<ServiceRuntime>();
@@ -124,12 +125,14 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const conf::Config& config,
     } else if (!freeServiceIds.empty()) {
       rt->id = freeServiceIds.back();
       freeServiceIds.pop_back();
+      snap->freshServiceIds.push_back(rt->id);
     } else {
       if (nextServiceId >= kMaxServices) {
         *error = fmt::format("more than {} services", kMaxServices);
         return nullptr;
       }
       rt->id = nextServiceId++;
+      snap->freshServiceIds.push_back(rt->id);
     }
     keptServices[key] = rt->id;
 
@@ -154,15 +157,16 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const conf::Config& config,
       sched::ServerParams params{static_cast<int32_t>(rs.weight), rs.uThreshold, rs.lThreshold};
       auto rkey = std::make_tuple(key, r.addr, r.port);
       if (auto it = servers.find(rkey); it != servers.end()) {
-        // Same server: keep its object (counts, connections), apply new
-        // operator values. edit() cannot fail for a validated config.
-        it->second.server->edit(params);
+        // Same server: keep its object (counts, connections). The new
+        // operator values are applied once nothing else can fail.
+        edits.emplace_back(it->second.server.get(), params);
         kept[rkey] = it->second;
       } else {
         uint32_t id;
         if (!freeRsIds.empty()) {
           id = freeRsIds.back();
           freeRsIds.pop_back();
+          snap->freshRsIds.push_back(id);
         } else {
           if (nextRsId >= kMaxRealServers) {
             *error = fmt::format("more than {} real servers", kMaxRealServers);
@@ -170,6 +174,7 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const conf::Config& config,
           }
           id = nextRsId++;
           generations.push_back(0);
+          snap->freshRsIds.push_back(id);
         }
         kept[rkey] = RsIdentity{id, generations[id],
                                 std::make_shared<sched::RealServer>(r.addr, r.port, params)};
@@ -181,18 +186,25 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const conf::Config& config,
       rt->indexOf[r.server.get()] = static_cast<uint32_t>(rt->servers.size());
       rt->servers.push_back(std::move(r));
     }
-    // IPVS order: each add goes to the front, so adding in config order
-    // leaves the newest (last in the file) first.
-    for (auto& s : rt->schedulers) {
-      for (const auto& r : rt->servers) {
-        s->addServer(r.server.get());
-      }
-    }
-    for (uint32_t v : {rt->vip}) {
-      snap->vips.insert(v);
-    }
+    snap->vips.insert(rt->vip);
     snap->byKey[key] = rt.get();
     snap->services.push_back(std::move(rt));
+  }
+
+  // Nothing can fail any more: apply the new operator values to the servers
+  // that stay (running schedulers see them at once, as in IPVS), then list
+  // the servers in the new schedulers. IPVS order: each add goes to the
+  // front, so adding in config order leaves the newest (last in the file)
+  // first.
+  for (auto& [server, params] : edits) {
+    server->edit(params);
+  }
+  for (auto& svc : snap->services) {
+    for (auto& sch : svc->schedulers) {
+      for (const auto& r : svc->servers) {
+        sch->addServer(r.server.get());
+      }
+    }
   }
 
   // Servers gone from the config: their generation moves on (their

@@ -27,6 +27,8 @@ constexpr uint16_t kBurst = 32;
 constexpr uint32_t kExpiryBudget = 256;            // timer-wheel entries per loop
 constexpr uint64_t kHousekeepingNs = 100'000'000;  // neighbour retries and ageing
 constexpr unsigned kIdleLoopsBeforeSleep = 64;
+// Packets one worker may park waiting for ARP answers, over all next hops.
+constexpr uint32_t kMaxParkedPackets = 512;
 // ICMP errors a worker may send: a token bucket, as routers (and Linux's
 // icmp_ratelimit) limit them so a flood cannot turn dplb into an amplifier.
 constexpr uint64_t kIcmpErrorsPerSecond = 1000;
@@ -178,7 +180,7 @@ unsigned Worker::iteration(bool quiescent) {
       }
       handled += n;
     }
-    drainHandoff();
+    handled += drainHandoff();
     AdvanceResult r = conns_.advance(nowNs_, kExpiryBudget, *this);
     stats_.expiredConns.add(r.expired);
     if (nowNs_ - lastHousekeepingNs_ >= kHousekeepingNs) {
@@ -200,7 +202,8 @@ unsigned Worker::iteration(bool quiescent) {
   return handled;
 }
 
-void Worker::drainHandoff() {
+unsigned Worker::drainHandoff() {
+  unsigned handled = 0;
   rte_mbuf* pkts[kBurst];
   const unsigned n = shared_.workers;
   for (unsigned src = 0; src < n; ++src) {
@@ -209,6 +212,7 @@ void Worker::drainHandoff() {
     }
     rte_ring* r = shared_.handoff[src * n + index_];
     unsigned got = rte_ring_dequeue_burst(r, reinterpret_cast<void**>(pkts), kBurst, nullptr);
+    handled += got;
     for (unsigned i = 0; i < got; ++i) {
       stats_.handoffIn.add();
       RxItem item;
@@ -227,6 +231,7 @@ void Worker::drainHandoff() {
       rte_pktmbuf_free(pkts[i]);
     }
   }
+  return handled;
 }
 
 bool Worker::handOff(rte_mbuf* m, unsigned owner) {
@@ -288,13 +293,13 @@ void Worker::process(RxItem& it, int rxPort, bool handedOff) {
         }
         rte_mbuf* copy = rte_pktmbuf_copy(m, shared_.pool, 0, UINT32_MAX);
         if (copy == nullptr) {
-          stats_.drop(DropReason::kMbufAllocFailed);
+          stats_.allocFailures.add();
           continue;
         }
         copy->hash.usr = static_cast<uint32_t>(rxPort);
         if (rte_ring_enqueue(shared_.arpLearn[index_ * shared_.workers + w], copy) != 0) {
           rte_pktmbuf_free(copy);
-          stats_.drop(DropReason::kHandoffRingFull);
+          stats_.allocFailures.add();
         }
       }
     }
@@ -310,8 +315,8 @@ void Worker::learnNeighbour(uint32_t ip, const pkt::MacAddr& mac, int port) {
   if (e == nullptr) {
     return;  // only entries we asked for (or refresh) are learned
   }
-  if (e->state == NeighbourTable::State::kStatic) {
-    return;
+  if (e->state == NeighbourTable::State::kStatic || (e->port >= 0 && e->port != port)) {
+    return;  // an answer on another port than the route's does not move the next hop
   }
   e->mac = mac;
   e->port = static_cast<int8_t>(port);
@@ -321,6 +326,7 @@ void Worker::learnNeighbour(uint32_t ip, const pkt::MacAddr& mac, int port) {
   for (uint8_t i = 0; i < e->pendingCount; ++i) {
     transmit(e->pending[i], port, mac);
   }
+  parked_ -= e->pendingCount;
   e->pendingCount = 0;
 }
 
@@ -363,7 +369,7 @@ bool Worker::sendArpRequestFrom(int port, uint32_t senderIp, uint32_t targetIp) 
   rte_mbuf* m = buildArp(shared_.pool, pkt::kArpOpRequest, pkt::kBroadcastMac,
                          snap_->ports[port].mac, senderIp, pkt::MacAddr{}, targetIp);
   if (m == nullptr) {
-    stats_.drop(DropReason::kMbufAllocFailed);
+    stats_.allocFailures.add();
     return false;
   }
   enqueueTx(port, m);
@@ -399,14 +405,19 @@ void Worker::neighbourHousekeeping() {
         for (uint8_t i = 0; i < e.pendingCount; ++i) {
           dropPacket(e.pending[i], DropReason::kArpTimeout);
         }
+        parked_ -= e.pendingCount;
         e.pendingCount = 0;
-        e.state = State::kFailed;
         stats_.arpResolveFailures.add();
+        neighbours_.erase(&e);
         continue;
       }
       ++e.retries;
       e.lastRequestNs = nowNs_;
       sendArpRequest(e.port, e.ip, snap_->sourceAddressFor(e.port, e.ip));
+    } else if (e.state == State::kFailed ||
+               (e.state == State::kReachable &&
+                nowNs_ - e.lastUsedNs >= NeighbourTable::kUnusedTime)) {
+      neighbours_.erase(&e);
     }
   }
 }
@@ -424,6 +435,7 @@ void Worker::route(rte_mbuf* m, pkt::PacketView& v, uint32_t dst) {
     dropPacket(m, DropReason::kArpQueueFull);
     return;
   }
+  e->lastUsedNs = nowNs_;
   if (e->state == State::kReachable || e->state == State::kStatic) {
     if (e->state == State::kReachable && nowNs_ - e->updatedNs > NeighbourTable::kReachableTime &&
         nowNs_ - e->lastRequestNs > NeighbourTable::kRetryInterval) {
@@ -440,11 +452,12 @@ void Worker::route(rte_mbuf* m, pkt::PacketView& v, uint32_t dst) {
     e->lastRequestNs = nowNs_;
     sendArpRequest(hop.port, hop.nextHop, snap_->sourceAddressFor(hop.port, hop.nextHop));
   }
-  if (e->pendingCount >= NeighbourTable::kMaxPending) {
+  if (e->pendingCount >= NeighbourTable::kMaxPending || parked_ >= kMaxParkedPackets) {
     dropPacket(m, DropReason::kArpQueueFull);
     return;
   }
   e->pending[e->pendingCount++] = m;
+  ++parked_;
 }
 
 void Worker::transmit(rte_mbuf* m, int port, const pkt::MacAddr& dstMac) {
@@ -478,6 +491,20 @@ void Worker::flushTx() {
 
 void Worker::handleIpv4(rte_mbuf* m, pkt::PacketView& v, uint64_t hash, bool handedOff) {
   const L4Proto proto = l4Of(v.proto);
+  // A source that cannot be a unicast host elsewhere (0/8, 127/8, multicast
+  // and above, or one of our own addresses) never creates state.
+  const uint32_t first = v.srcAddr >> 24;
+  if (first == 0 || first == 127 || first >= 224 || snap_->localPort(v.srcAddr) >= 0 ||
+      snap_->vips.count(v.srcAddr) != 0) {
+    dropPacket(m, DropReason::kMartianSource);
+    return;
+  }
+  if (v.isFragment() && v.hasL4 && proto != L4Proto::kIcmp) {
+    // The later fragments carry no ports and could not follow: until VIP
+    // traffic is reassembled, the first one is not forwarded alone either.
+    dropPacket(m, DropReason::kFragmentNotReassembled);
+    return;
+  }
   if (proto == L4Proto::kIcmp && v.hasL4 && v.icmpType == pkt::kIcmpEchoRequest &&
       (snap_->vips.count(v.dstAddr) != 0 || snap_->localPort(v.dstAddr) >= 0)) {
     // Echo requests to a VIP or a port address are answered here.
@@ -563,7 +590,7 @@ void Worker::inbound(rte_mbuf* m, pkt::PacketView& v, const ServiceRuntime& svc,
   }
   const Conn& c = conns_.conn(id);
   applyActivity(c, conns_.onPacket(id, Direction::kIn, v.tcpFlags));
-  forwardIn(m, v, c, &svc);
+  forwardIn(m, v, c);
 }
 
 ConnId Worker::newConnection(pkt::PacketView& v, const ServiceRuntime& svc) {
@@ -649,33 +676,70 @@ ConnId Worker::newConnection(pkt::PacketView& v, const ServiceRuntime& svc) {
   return ir.id;
 }
 
-void Worker::forwardIn(rte_mbuf* m, pkt::PacketView& v, const Conn& c, const ServiceRuntime* svc) {
+// The egress MTU check IPVS makes before transmitting (ensure_mtu_is_adequate),
+// done before the rewrite so an ICMP error quotes the packet as received.
+// Returns false when the packet was consumed (dropped with frag-needed);
+// *fragmentTo is set to the MTU when the packet must be fragmented (DF clear).
+bool Worker::checkMtu(rte_mbuf* m, pkt::PacketView& v, uint32_t dst, uint16_t* fragmentTo) {
+  *fragmentTo = 0;
+  const RouteHop hop = snap_->routes.lookup(dst);
+  if (!hop.found()) {
+    return true;  // route() counts no_route
+  }
+  const uint16_t mtu = snap_->ports[hop.port].mtu;
+  if (v.ipTotalLen <= mtu) {
+    return true;
+  }
+  if (v.dontFragment) {
+    rejectPacket(m, v, pkt::Verdict::fragNeeded(mtu));
+    return false;
+  }
+  *fragmentTo = mtu;
+  return true;
+}
+
+void Worker::countIn(const Conn& c, uint32_t bytes) {
+  serviceStats_[c.serviceId()].inPackets.add();
+  serviceStats_[c.serviceId()].inBytes.add(bytes);
+  rsStats_[c.realServerId()].inPackets.add();
+  rsStats_[c.realServerId()].inBytes.add(bytes);
+}
+
+void Worker::countOut(const Conn& c, uint32_t bytes) {
+  serviceStats_[c.serviceId()].outPackets.add();
+  serviceStats_[c.serviceId()].outBytes.add(bytes);
+  rsStats_[c.realServerId()].outPackets.add();
+  rsStats_[c.realServerId()].outBytes.add(bytes);
+}
+
+void Worker::forwardIn(rte_mbuf* m, pkt::PacketView& v, const Conn& c) {
   const uint32_t bytes = v.ipTotalLen;
+  if (c.forwardMode() == ForwardMode::kTun) {
+    forwardTun(m, v, c, bytes);
+    return;
+  }
+  uint16_t fragmentTo = 0;
+  if (!checkMtu(m, v, c.rsAddr(), &fragmentTo)) {
+    return;
+  }
   pkt::Verdict verdict;
-  switch (c.forwardMode()) {
-    case ForwardMode::kNat:
-      verdict =
-          nat::rewriteInbound(v, nat::NatBinding{c.vipAddr(), c.vipPort(), c.rsAddr(), c.rsPort()});
-      break;
-    case ForwardMode::kDr:
-      // Only the TTL changes here; the Ethernet addresses are written by
-      // transmit() once the real server's MAC is resolved.
-      verdict = dr::forward(v, dr::DrTarget{});
-      break;
-    case ForwardMode::kTun:
-      forwardTun(m, v, c, svc, bytes);
-      return;
+  if (c.forwardMode() == ForwardMode::kNat) {
+    verdict =
+        nat::rewriteInbound(v, nat::NatBinding{c.vipAddr(), c.vipPort(), c.rsAddr(), c.rsPort()});
+  } else {
+    // DR: only the TTL changes here; the Ethernet addresses are written by
+    // transmit() once the real server's MAC is resolved.
+    verdict = dr::forward(v, dr::DrTarget{});
   }
   if (!verdict.forwarded()) {
     rejectPacket(m, v, verdict);
     return;
   }
-  if (svc != nullptr) {
-    serviceStats_[svc->id].inPackets.add();
-    serviceStats_[svc->id].inBytes.add(bytes);
+  countIn(c, bytes);
+  if (fragmentTo != 0) {
+    sendFragmented(m, v, c.rsAddr(), fragmentTo);
+    return;
   }
-  rsStats_[c.realServerId()].inPackets.add();
-  rsStats_[c.realServerId()].inBytes.add(bytes);
   route(m, v, c.rsAddr());
 }
 
@@ -683,8 +747,7 @@ void Worker::forwardIn(rte_mbuf* m, pkt::PacketView& v, const Conn& c, const Ser
 // port, outer destination = the real server. Larger than the egress MTU:
 // with DF, ICMP fragmentation needed to the client (MTU - 20); without, the
 // outer packet is fragmented.
-void Worker::forwardTun(rte_mbuf* m, pkt::PacketView& v, const Conn& c, const ServiceRuntime* svc,
-                        uint32_t bytes) {
+void Worker::forwardTun(rte_mbuf* m, pkt::PacketView& v, const Conn& c, uint32_t bytes) {
   const RouteHop hop = snap_->routes.lookup(c.rsAddr());
   if (!hop.found()) {
     dropPacket(m, DropReason::kNoRoute);
@@ -700,23 +763,23 @@ void Worker::forwardTun(rte_mbuf* m, pkt::PacketView& v, const Conn& c, const Se
     rejectPacket(m, v, r.verdict);
     return;
   }
-  // The frame now starts r.start (in the headroom) and is r.len long.
+  // The frame now starts at r.start (in the headroom) and is r.len long.
   rte_pktmbuf_prepend(m, static_cast<uint16_t>(oldStart - r.start));
   rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_data_len(m) - r.len));
-  if (svc != nullptr) {
-    serviceStats_[svc->id].inPackets.add();
-    serviceStats_[svc->id].inBytes.add(bytes);
-  }
-  rsStats_[c.realServerId()].inPackets.add();
-  rsStats_[c.realServerId()].inBytes.add(bytes);
-  if (r.verdict.action == pkt::Action::kForward) {
-    route(m, v, c.rsAddr());
+  countIn(c, bytes);
+  if (r.verdict.action == pkt::Action::kFragment) {
+    sendFragmented(m, v, c.rsAddr(), r.verdict.mtu);
     return;
   }
-  // kFragment: split the outer datagram into new buffers.
+  route(m, v, c.rsAddr());
+}
+
+// Splits the (rewritten) datagram in m into fragments of `mtu` in new
+// buffers and routes each; m is consumed.
+void Worker::sendFragmented(rte_mbuf* m, const pkt::PacketView& v, uint32_t dst, uint16_t mtu) {
   const uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
   const uint32_t len = rte_pktmbuf_data_len(m);
-  const uint32_t n = pkt::fragmentCount(frame, v.l3Offset, len, r.verdict.mtu);
+  const uint32_t n = pkt::fragmentCount(frame, v.l3Offset, len, mtu);
   constexpr uint32_t kMaxFragments = 64;
   if (n == 0 || n > kMaxFragments) {
     dropPacket(m, DropReason::kFragmentationFailed);
@@ -732,16 +795,19 @@ void Worker::forwardTun(rte_mbuf* m, pkt::PacketView& v, const Conn& c, const Se
     slots[i].data = rte_pktmbuf_mtod(frags[i], uint8_t*);
     slots[i].capacity = rte_pktmbuf_tailroom(frags[i]);
   }
-  if (pkt::fragmentIpv4(frame, v.l3Offset, len, r.verdict.mtu, std::span(slots, n)) != n) {
+  if (pkt::fragmentIpv4(frame, v.l3Offset, len, mtu, std::span(slots, n)) != n) {
     rte_pktmbuf_free_bulk(frags, n);
     dropPacket(m, DropReason::kFragmentationFailed);
     return;
   }
+  const uint32_t rxPort = m->hash.usr;
   rte_pktmbuf_free(m);
   for (uint32_t i = 0; i < n; ++i) {
     rte_pktmbuf_append(frags[i], static_cast<uint16_t>(slots[i].len));
-    frags[i]->hash.usr = static_cast<uint32_t>(hop.port);
-    route(frags[i], v, c.rsAddr());
+    frags[i]->hash.usr = rxPort;
+    pkt::PacketView fv;
+    fv.l3Offset = v.l3Offset;
+    route(frags[i], fv, dst);
   }
 }
 
@@ -754,6 +820,10 @@ void Worker::outbound(rte_mbuf* m, pkt::PacketView& v, ConnId id) {
     dropPacket(m, DropReason::kDestRemoved);
     return;
   }
+  uint16_t fragmentTo = 0;
+  if (!checkMtu(m, v, c.clientAddr(), &fragmentTo)) {
+    return;
+  }
   applyActivity(c, conns_.onPacket(id, Direction::kOut, v.tcpFlags));
   const uint32_t bytes = v.ipTotalLen;
   pkt::Verdict verdict =
@@ -762,10 +832,11 @@ void Worker::outbound(rte_mbuf* m, pkt::PacketView& v, ConnId id) {
     rejectPacket(m, v, verdict);
     return;
   }
-  serviceStats_[c.serviceId()].outPackets.add();
-  serviceStats_[c.serviceId()].outBytes.add(bytes);
-  rsStats_[c.realServerId()].outPackets.add();
-  rsStats_[c.realServerId()].outBytes.add(bytes);
+  countOut(c, bytes);
+  if (fragmentTo != 0) {
+    sendFragmented(m, v, c.clientAddr(), fragmentTo);
+    return;
+  }
   route(m, v, c.clientAddr());
 }
 
@@ -850,7 +921,7 @@ void Worker::sendIcmpError(const pkt::PacketView& orig, int rxPort, uint8_t type
     icmpTokensNs_ = nowNs_;
   }
   if (icmpTokens_ == 0) {
-    stats_.drop(DropReason::kIcmpRateLimited);
+    stats_.icmpErrorsSuppressed.add();
     return;
   }
   if (!pkt::icmpErrorAllowed(orig)) {
@@ -858,13 +929,13 @@ void Worker::sendIcmpError(const pkt::PacketView& orig, int rxPort, uint8_t type
   }
   rte_mbuf* e = rte_pktmbuf_alloc(shared_.pool);
   if (e == nullptr) {
-    stats_.drop(DropReason::kMbufAllocFailed);
+    stats_.allocFailures.add();
     return;
   }
   auto* out = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(e, pkt::kIcmpErrorMaxFrameLen));
   if (out == nullptr) {
     rte_pktmbuf_free(e);
-    stats_.drop(DropReason::kMbufAllocFailed);
+    stats_.allocFailures.add();
     return;
   }
   pkt::IcmpErrorSpec spec;

@@ -80,6 +80,14 @@ struct RingPort {
     rx.clear();
     tx.clear();
   }
+  void drain() {
+    for (auto* r : rx) {
+      drainFree(r);
+    }
+    for (auto* r : tx) {
+      drainFree(r);
+    }
+  }
   static void drainFree(rte_ring* r) {
     void* m;
     while (rte_ring_dequeue(r, &m) == 0) {
@@ -115,6 +123,9 @@ class DataplaneHarness {
     collect(1);
   }
   void stop() {
+    // Frames left in the rings go back to the pool before the pool goes.
+    wan_.drain();
+    lan_.drain();
     dp_.stop();
     wan_.destroy();
     lan_.destroy();

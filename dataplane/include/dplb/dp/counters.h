@@ -43,6 +43,10 @@ struct alignas(64) WorkerStats {
   Counter garpSent;
   Counter arpResolveFailures;
   Counter echoReplies;
+  // Not packet drops: things dplb did not generate (an ICMP error beyond the
+  // rate limit, a buffer for an ARP request or a learning copy).
+  Counter icmpErrorsSuppressed;
+  Counter allocFailures;
   Counter icmpErrorsSent;
   Counter icmpErrorsForwarded;
   Counter drops[pkt::kDropReasonCount];

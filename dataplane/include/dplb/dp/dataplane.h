@@ -84,7 +84,8 @@ class Dataplane {
   std::string launch();
   void stop();
 
-  // Hot path-safe configuration change; "" on success.
+  // Hot path-safe configuration change of services and real servers; "" on
+  // success. A changed `dataplane` section is refused (needs a restart).
   std::string publish(const conf::Config& config);
 
   unsigned workerCount() const { return static_cast<unsigned>(workers_.size()); }
@@ -113,7 +114,8 @@ class Dataplane {
   PortSet ports_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<SnapshotBuilder> builder_;
-  std::mutex publishMutex_;
+  mutable std::mutex publishMutex_;
+  conf::Config running_;  // the config of the published snapshot
   bool launched_ = false;
 };
 

@@ -10,7 +10,10 @@
 // A resolution sends a request at once, retries every kRetryInterval up to
 // kMaxRetries times, then drops the waiting packets (counted arp_timeout).
 // A reachable entry older than kReachableTime stays usable but is refreshed
-// with a new request, at most once per kRetryInterval.
+// with a new request, at most once per kRetryInterval. Entries that failed,
+// and reachable ones unused for kUnusedTime, are removed (backward-shift
+// deletion keeps every probe chain intact), so addresses that never answer
+// (a spoofed flood) cannot fill the table for good.
 
 #include <cstdint>
 
@@ -26,6 +29,7 @@ class NeighbourTable {
   static constexpr uint32_t kMaxPending = 8;
   static constexpr uint64_t kRetryInterval = 1'000'000'000;    // 1 s
   static constexpr uint64_t kReachableTime = 300'000'000'000;  // 5 min
+  static constexpr uint64_t kUnusedTime = 600'000'000'000;     // 10 min
   static constexpr uint8_t kMaxRetries = 3;
 
   enum class State : uint8_t { kFree, kIncomplete, kReachable, kStatic, kFailed };
@@ -39,6 +43,7 @@ class NeighbourTable {
     pkt::MacAddr mac;
     uint64_t updatedNs = 0;
     uint64_t lastRequestNs = 0;
+    uint64_t lastUsedNs = 0;
     rte_mbuf* pending[kMaxPending] = {};
   };
 
@@ -70,6 +75,34 @@ class NeighbourTable {
       }
     }
     return nullptr;
+  }
+  // Removes `e` (its pending packets must have been handed on or freed).
+  // Later entries of the probe chain move back, so an entry may change slot:
+  // callers iterating the table may see a moved entry again or miss it until
+  // the next pass, never lose it.
+  void erase(Entry* e) {
+    uint32_t i = static_cast<uint32_t>(e - entries_);
+    for (uint32_t j = (i + 1) & (kSize - 1);; j = (j + 1) & (kSize - 1)) {
+      Entry& next = entries_[j];
+      if (next.state == State::kFree) {
+        break;
+      }
+      const uint32_t home = hash(next.ip);
+      // `next` may fill the hole at i when its home is not in (i, j].
+      const bool between = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+      if (!between) {
+        entries_[i] = next;
+        i = j;
+      }
+    }
+    entries_[i] = Entry{};
+  }
+  size_t size() const {
+    size_t n = 0;
+    for (const auto& e : entries_) {
+      n += e.state != State::kFree;
+    }
+    return n;
   }
   Entry* begin() { return entries_; }
   Entry* end() { return entries_ + kSize; }

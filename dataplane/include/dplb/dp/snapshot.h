@@ -93,6 +93,11 @@ struct Snapshot {
   std::vector<sched::RealServer*> rsById;
   bool expireNodestConn = false;
   bool expireQuiescentTemplate = false;
+  // Ids handed out by this build that were free before: the publisher clears
+  // their per-worker counters before workers can see them (an id may have
+  // belonged to a removed service or server).
+  std::vector<uint32_t> freshServiceIds;
+  std::vector<uint32_t> freshRsIds;
 
   static uint64_t serviceKey(uint32_t vip, uint16_t port, L4Proto proto) {
     return (uint64_t{vip} << 24) | (uint64_t{port} << 8) | static_cast<uint8_t>(proto);

@@ -54,6 +54,10 @@ class Worker final : private ConnExpirySink {
   const WorkerStats& stats() const { return stats_; }
   const TrafficStats& serviceStats(uint32_t id) const { return serviceStats_[id]; }
   const TrafficStats& rsStats(uint32_t id) const { return rsStats_[id]; }
+  // Control plane, before publishing a snapshot that reuses the id (no
+  // worker writes the slot of an id that no snapshot or live connection uses).
+  void resetServiceStats(uint32_t id) { resetTraffic(serviceStats_[id]); }
+  void resetRsStats(uint32_t id) { resetTraffic(rsStats_[id]); }
   uint32_t connCount() const { return connCount_.load(std::memory_order_relaxed); }
 
   // Control plane: copy the connection table at the worker's next loop (or
@@ -61,6 +65,14 @@ class Worker final : private ConnExpirySink {
   std::vector<ConnInfo> dumpConnections(bool launched);
 
  private:
+  static void resetTraffic(TrafficStats& t) {
+    t.conns.reset();
+    t.inPackets.reset();
+    t.outPackets.reset();
+    t.inBytes.reset();
+    t.outBytes.reset();
+  }
+
   struct TxBuffer {
     uint16_t count = 0;
     rte_mbuf* pkts[32];
@@ -82,7 +94,11 @@ class Worker final : private ConnExpirySink {
   void handleIpv4(rte_mbuf* m, pkt::PacketView& v, uint64_t hash, bool handedOff);
   void inbound(rte_mbuf* m, pkt::PacketView& v, const ServiceRuntime& svc, uint64_t hash);
   void outbound(rte_mbuf* m, pkt::PacketView& v, ConnId id);
-  void forwardIn(rte_mbuf* m, pkt::PacketView& v, const Conn& c, const ServiceRuntime* svc);
+  void forwardIn(rte_mbuf* m, pkt::PacketView& v, const Conn& c);
+  bool checkMtu(rte_mbuf* m, pkt::PacketView& v, uint32_t dst, uint16_t* fragmentTo);
+  void sendFragmented(rte_mbuf* m, const pkt::PacketView& v, uint32_t dst, uint16_t mtu);
+  void countIn(const Conn& c, uint32_t bytes);
+  void countOut(const Conn& c, uint32_t bytes);
   ConnId newConnection(pkt::PacketView& v, const ServiceRuntime& svc);
   bool handOff(rte_mbuf* m, unsigned owner);
   // Resolve the next hop for dst and queue m for transmit (or park it).
@@ -96,13 +112,12 @@ class Worker final : private ConnExpirySink {
   // asks for (time exceeded, fragmentation needed).
   void rejectPacket(rte_mbuf* m, pkt::PacketView& v, const pkt::Verdict& verdict);
   void handleIcmpError(rte_mbuf* m, pkt::PacketView& v, bool handedOff);
-  void forwardTun(rte_mbuf* m, pkt::PacketView& v, const Conn& c, const ServiceRuntime* svc,
-                  uint32_t bytes);
+  void forwardTun(rte_mbuf* m, pkt::PacketView& v, const Conn& c, uint32_t bytes);
   void sendIcmpError(const pkt::PacketView& orig, int rxPort, uint8_t type, uint8_t code,
                      uint16_t mtu);
   void sendGratuitousArps();
   void neighbourHousekeeping();
-  void drainHandoff();
+  unsigned drainHandoff();  // returns packets handled
   void flushTx();
   void dropPacket(rte_mbuf* m, pkt::DropReason r) {
     stats_.drop(r);
@@ -130,6 +145,7 @@ class Worker final : private ConnExpirySink {
   std::atomic<bool> dumpDone_{false};
   std::vector<ConnInfo> dump_;
   uint16_t ipId_ = 0;
+  uint32_t parked_ = 0;       // packets waiting in the neighbour table
   uint64_t icmpTokens_ = 50;  // kIcmpErrorBurst
   uint64_t icmpTokensNs_ = 0;
 };
