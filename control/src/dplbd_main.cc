@@ -22,6 +22,7 @@
 #include "dplb/control/admin_server.h"
 #include "dplb/dp/dataplane.h"
 #include "dplb/dp/eal.h"
+#include "dplb/dp/tcp_state.h"
 
 #ifndef DPLB_VERSION
 #define DPLB_VERSION "unknown"
@@ -60,6 +61,91 @@ void printErrors(const dplb::conf::LoadResult& result) {
     std::cerr << e.str() << '\n';
   }
   std::cerr.flush();
+}
+
+std::string addrStr(uint32_t a) {
+  return dplb::conf::Ipv4(a).str();
+}
+
+std::string_view protoName(dplb::dp::L4Proto p) {
+  return p == dplb::dp::L4Proto::kUdp ? "udp" : "tcp";
+}
+
+nlohmann::json trafficJson(const dplb::dp::TrafficTotals& t) {
+  return {{"conns", t.conns},
+          {"inpkts", t.inPackets},
+          {"outpkts", t.outPackets},
+          {"inbytes", t.inBytes},
+          {"outbytes", t.outBytes}};
+}
+
+// The `list` reply of admin/PROTOCOL.md. Rates are not reported yet (no
+// estimator); dplbadm prints missing counters as 0.
+nlohmann::json listReply(const dplb::dp::Dataplane& dp) {
+  nlohmann::json services = nlohmann::json::array();
+  for (const auto& sv : dp.listServices()) {
+    nlohmann::json flags = nlohmann::json::array();
+    if (sv.flags.shFallback) {
+      flags.push_back("sh-fallback");
+    }
+    if (sv.flags.shPort) {
+      flags.push_back("sh-port");
+    }
+    if (sv.flags.mhFallback) {
+      flags.push_back("mh-fallback");
+    }
+    if (sv.flags.mhPort) {
+      flags.push_back("mh-port");
+    }
+    nlohmann::json servers = nlohmann::json::array();
+    for (const auto& rs : sv.servers) {
+      const char* fwd = rs.fwd == dplb::dp::ForwardMode::kNat  ? "nat"
+                        : rs.fwd == dplb::dp::ForwardMode::kDr ? "dr"
+                                                               : "tun";
+      servers.push_back({{"address", addrStr(rs.addr)},
+                         {"port", rs.port},
+                         {"forward", fwd},
+                         {"weight", rs.weight},
+                         {"active", rs.activeConns},
+                         {"inactive", rs.inactiveConns},
+                         {"persistent", rs.persistentConns},
+                         {"u_threshold", rs.uThreshold},
+                         {"l_threshold", rs.lThreshold},
+                         {"stats", trafficJson(rs.stats)}});
+    }
+    services.push_back({{"protocol", protoName(sv.proto)},
+                        {"address", addrStr(sv.vip)},
+                        {"port", sv.port},
+                        {"scheduler", sv.scheduler},
+                        {"sched_flags", flags},
+                        {"persistent", sv.persistent},
+                        {"timeout", sv.persistTimeoutS},
+                        {"netmask", addrStr(sv.netmask)},
+                        {"stats", trafficJson(sv.stats)},
+                        {"servers", servers}});
+  }
+  return {{"ok", true},
+          {"version", DPLB_VERSION},
+          {"conn_table_size", dp.connCapacity()},
+          {"services", services}};
+}
+
+nlohmann::json connectionsReply(dplb::dp::Dataplane& dp) {
+  nlohmann::json conns = nlohmann::json::array();
+  for (const auto& c : dp.connections()) {
+    std::string state = c.proto == dplb::dp::L4Proto::kUdp
+                            ? "UDP"
+                            : std::string(dplb::dp::tcpStateName(
+                                  static_cast<dplb::dp::TcpState>(c.isTemplate ? 0 : c.state)));
+    conns.push_back(
+        {{"protocol", protoName(c.proto)},
+         {"state", state},
+         {"expire", std::chrono::duration_cast<std::chrono::seconds>(c.remaining).count()},
+         {"client", {{"address", addrStr(c.clientAddr)}, {"port", c.clientPort}}},
+         {"virtual", {{"address", addrStr(c.vipAddr)}, {"port", c.vipPort}}},
+         {"server", {{"address", addrStr(c.rsAddr)}, {"port", c.rsPort}}}});
+  }
+  return {{"ok", true}, {"connections", conns}};
 }
 
 int checkConfig(const std::string& file) {
@@ -178,6 +264,7 @@ int runDaemon(const std::string& file, std::optional<LogLevel> levelOverride) {
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         st["workers"] = dataplane.workerCount();
         st["conns"] = dataplane.connCount();
+        st["conn_table_size"] = dataplane.connCapacity();
         uint64_t rx = 0, tx = 0;
         for (unsigned w = 0; w < dataplane.workerCount(); ++w) {
           rx += dataplane.workerStats(w).rxPackets.get();
@@ -208,6 +295,20 @@ int runDaemon(const std::string& file, std::optional<LogLevel> levelOverride) {
         }
         st["ports"] = ports;
         return st;
+      }
+      if (cmd == "list") {
+        return listReply(dataplane);
+      }
+      if (cmd == "connections") {
+        return connectionsReply(dataplane);
+      }
+      if (cmd == "get_timeout") {
+        std::lock_guard lock(reloadMutex);
+        const auto& t = running.dataplane.timeouts;
+        return {{"ok", true},
+                {"tcp", std::chrono::duration_cast<std::chrono::seconds>(t.tcpEstablished).count()},
+                {"tcpfin", std::chrono::duration_cast<std::chrono::seconds>(t.tcpFinWait).count()},
+                {"udp", std::chrono::duration_cast<std::chrono::seconds>(t.udp).count()}};
       }
       if (cmd == "reload") {
         auto errors = reload();

@@ -149,6 +149,7 @@ std::string Dataplane::start(const conf::Config& config, const DataplaneOptions&
 
   const uint32_t capacity =
       options.connCapacity != 0 ? options.connCapacity : config.dataplane.connTable.capacity;
+  connCapacity_ = capacity;
   try {
     for (unsigned w = 0; w < n; ++w) {
       workers_.push_back(std::make_unique<Worker>(sh, w, capacity, now));
@@ -283,6 +284,50 @@ std::vector<PortCounters> Dataplane::portCounters() const {
       c.txErrors = st.oerrors;
     }
     out.push_back(c);
+  }
+  return out;
+}
+
+std::vector<ServiceView> Dataplane::listServices() const {
+  std::lock_guard lock(publishMutex_);  // the snapshot cannot be freed meanwhile
+  std::vector<ServiceView> out;
+  const Snapshot* s = shared_->snapshot.load(std::memory_order_acquire);
+  if (s == nullptr) {
+    return out;
+  }
+  for (size_t i = 0; i < s->services.size() && i < running_.services.size(); ++i) {
+    const ServiceRuntime& rt = *s->services[i];
+    const conf::Service& cfg = running_.services[i];  // same order: built from it
+    ServiceView sv;
+    sv.name = rt.name;
+    sv.vip = rt.vip;
+    sv.port = rt.port;
+    sv.proto = rt.proto;
+    sv.scheduler = std::string(conf::toString(cfg.scheduler));
+    sv.flags = cfg.schedulerFlags;
+    sv.persistent = rt.persistent;
+    sv.persistTimeoutS = static_cast<uint32_t>(rt.persistTimeout.count());
+    sv.netmask = rt.persistNetmask;
+    for (const auto& w : workers_) {
+      sv.stats.add(w->serviceStats(rt.id));
+    }
+    for (const auto& rs : rt.servers) {
+      ServerView v;
+      v.addr = rs.addr;
+      v.port = rs.port;
+      v.fwd = rs.fwd;
+      v.weight = rs.server->weight();
+      v.uThreshold = rs.server->uThreshold();
+      v.lThreshold = rs.server->lThreshold();
+      v.activeConns = rs.server->activeConns();
+      v.inactiveConns = rs.server->inactiveConns();
+      v.persistentConns = rs.server->persistentConns();
+      for (const auto& w : workers_) {
+        v.stats.add(w->rsStats(rs.id));
+      }
+      sv.servers.push_back(v);
+    }
+    out.push_back(std::move(sv));
   }
   return out;
 }

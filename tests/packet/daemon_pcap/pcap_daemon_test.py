@@ -262,6 +262,49 @@ def stop_dplbd(proc):
     expect(rc == 0, "dplbd exit code %d" % rc)
 
 
+def check_listing(args, sock, status):
+    """The counters and dplbadm's ipvsadm-format listing of the live daemon.
+
+    Expected values worked out from the scenario: per TCP flow the client sent
+    SYN, ACK, data, FIN (4 packets; IP lengths 40+40+58+40) and the server
+    SYN-ACK, data, FIN (3; 40+61+40); both flows left ESTABLISHED with the
+    FINs, so each server holds 1 inactive and 0 active connections; the UDP
+    flow is 1 inactive connection on 10.0.0.11:5353.
+    """
+    lst = admin(sock, "list")
+    expect(lst["ok"], lst)
+    web = [x for x in lst["services"] if x["port"] == 80][0]
+    expect(web["stats"] == {"conns": 2, "inpkts": 8, "outpkts": 6, "inbytes": 356,
+                            "outbytes": 282}, "web stats: %s" % web["stats"])
+    for rs in web["servers"]:
+        expect((rs["active"], rs["inactive"]) == (0, 1), "counts of %s" % rs)
+        expect(rs["stats"]["conns"] == 1 and rs["stats"]["inpkts"] == 4, "rs stats %s" % rs)
+    if not args.dplbadm:
+        return
+    out = subprocess.run([args.dplbadm, "--socket", sock, "-L", "-n"], capture_output=True,
+                         text=True, timeout=20)
+    expect(out.returncode == 0, "dplbadm -L -n: %s" % out.stderr)
+    row = "  -> %-28s %-7s %-6d %-10u %-10u"  # ipvsadm's server row format
+    want = "\n".join([
+        "dplb version %s (size=%d)" % (status["version"], status["conn_table_size"]),
+        "Prot LocalAddress:Port Scheduler Flags",
+        "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn",
+        "TCP  10.0.0.100:80 rr",
+        row % ("10.0.0.11:8080", "Masq", 1, 0, 1),
+        row % ("10.0.0.12:8080", "Masq", 1, 0, 1),
+        "UDP  10.0.0.100:53 rr",
+        row % ("10.0.0.11:5353", "Masq", 1, 0, 1),
+    ]) + "\n"
+    expect(out.stdout == want, "dplbadm -L -n printed:\n%r\nexpected:\n%r" % (out.stdout, want))
+    conns = subprocess.run([args.dplbadm, "--socket", sock, "-L", "-n", "-c"],
+                           capture_output=True, text=True, timeout=20)
+    lines = conns.stdout.splitlines()
+    expect(conns.returncode == 0 and lines[0] == "IPVS connection entries" and len(lines) == 5,
+           "dplbadm -L -n -c printed: %r" % conns.stdout)
+    expect(any(l.startswith("UDP ") and "10.0.0.5:5000" in l and "10.0.0.11:5353" in l
+               for l in lines), "UDP connection row missing: %r" % lines)
+
+
 def run(args, d):
     global LB_MAC
     sock = os.path.join(d, "dplb.sock")
@@ -285,6 +328,7 @@ def run(args, d):
         expect(status["drops"].get("bad_ip_checksum") == 1,
                "bad_ip_checksum drop not counted: %s" % status)
         expect(status["ports"][0]["rx_packets"] == len(steps), "port rx counter: %s" % status)
+        check_listing(args, sock, status)
         bad = admin(sock, "no-such-command")
         expect(bad["ok"] is False and "unknown command" in bad["error"], bad)
         expect(oct(os.stat(sock).st_mode & 0o777) == "0o600", "admin socket must be mode 0600")
@@ -325,6 +369,7 @@ def run(args, d):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dplbd", required=True)
+    ap.add_argument("--dplbadm", default="")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="dplb-pcap-") as d:
         try:

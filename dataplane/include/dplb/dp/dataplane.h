@@ -71,6 +71,35 @@ struct PortCounters {
   uint64_t txErrors = 0;
 };
 
+// One real server as the admin CLI lists it.
+struct ServerView {
+  uint32_t addr = 0;
+  uint16_t port = 0;
+  ForwardMode fwd = ForwardMode::kNat;
+  int32_t weight = 0;
+  uint32_t uThreshold = 0;
+  uint32_t lThreshold = 0;
+  int32_t activeConns = 0;
+  int32_t inactiveConns = 0;
+  int32_t persistentConns = 0;
+  TrafficTotals stats;
+};
+
+// One service as the admin CLI lists it (running snapshot + counters).
+struct ServiceView {
+  std::string name;
+  uint32_t vip = 0;
+  uint16_t port = 0;
+  L4Proto proto = L4Proto::kTcp;
+  std::string scheduler;
+  conf::SchedulerFlags flags;
+  bool persistent = false;
+  uint32_t persistTimeoutS = 0;
+  uint32_t netmask = 0xFFFFFFFF;
+  TrafficTotals stats;
+  std::vector<ServerView> servers;
+};
+
 class Dataplane {
  public:
   Dataplane();
@@ -100,6 +129,9 @@ class Dataplane {
                                  uint16_t rsPort) const;
   const WorkerStats& workerStats(unsigned i) const;
   std::vector<PortCounters> portCounters() const;
+  std::vector<ServiceView> listServices() const;
+  // Connection entries all workers can hold (ipvsadm's "size").
+  uint64_t connCapacity() const { return connCapacity_ * workers_.size(); }
   uint32_t connCount() const;
   // Copies of the connection entries; stops nothing (each worker's table is
   // read by the control plane through a snapshot request; see Worker).
@@ -115,7 +147,8 @@ class Dataplane {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<SnapshotBuilder> builder_;
   mutable std::mutex publishMutex_;
-  conf::Config running_;  // the config of the published snapshot
+  conf::Config running_;       // the config of the published snapshot
+  uint64_t connCapacity_ = 0;  // per worker
   bool launched_ = false;
 };
 
