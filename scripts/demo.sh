@@ -1,10 +1,112 @@
 #!/usr/bin/env bash
-# The main job. For now: set up, build, and validate the demo configuration
-# with dplbd --check-config.
+# The main job: set up and build, validate conf/examples/demo.yaml, then (as
+# root, where network namespaces work) run dplbd with it between real kernels:
+# a client, dplb on two af_packet ports, three real servers running HTTP
+# servers. A few hundred HTTP requests go through the NAT VIP (wrr 3:2:1) and
+# the DR VIP (persistent wlc), then dplbadm shows the tables. Everything lives
+# in namespaces this script creates and removes again, also on failure.
+#
+#   client 10.0.0.5 ── wan0 [dplbd] lan0 ── bridge ── rs1..rs3 10.0.1.11-13
+#            └─ 10.0.1.50 ───────────────────┘   (DR replies bypass dplb)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${DPLB_BUILD_DIR:-$ROOT/build}"
+CONFIG="$ROOT/conf/examples/demo.yaml"
 
 "$ROOT/scripts/setup.sh"
-exec "$BUILD_DIR/bin/dplbd" --check-config "$ROOT/conf/examples/demo.yaml"
+"$BUILD_DIR/bin/dplbd" --check-config "$CONFIG"
+
+if [[ $(id -u) -ne 0 ]] || ! ip netns list >/dev/null 2>&1; then
+  echo "demo: the live part needs root and network namespaces; stopping after the check."
+  exit 0
+fi
+
+# shellcheck source=../tests/e2e/lib/netns.sh
+source "$ROOT/tests/e2e/lib/netns.sh"
+ns_init
+PY=$(command -v /usr/bin/python3 || command -v python3)
+WORK=$(mktemp -d /tmp/dplb-demo.XXXXXX)
+SOCK=$(awk '/^admin:/ { gsub(/[{},]/, " "); for (i = 1; i <= NF; i++) if ($i == "socket:") print $(i + 1) }' "$CONFIG")
+SOCK=${SOCK:-/run/dplb/dplb.sock}
+cleanup_demo() {
+  ns_cleanup
+  rm -rf "$WORK"
+}
+trap cleanup_demo EXIT
+
+echo "demo: building the topology"
+for ns in cl lb sw rs1 rs2 rs3; do
+  ns_add "$ns"
+  ns_no_ipv6 "$ns"
+done
+ns_link cl eth0 lb veth-lb0
+ns_link lb veth-lb1 sw swlb
+ns_link cl eth1 sw swcl
+for i in 1 2 3; do
+  ns_link "rs$i" eth0 sw "swrs$i"
+done
+ns_bridge sw br0 swlb swcl swrs1 swrs2 swrs3
+ns_exec lb sysctl -qw net.ipv4.ip_forward=0
+ns_addr cl eth0 10.0.0.5/24
+ns_addr cl eth1 10.0.1.50/24
+for i in 1 2 3; do
+  rs="rs$i"
+  ns_addr "$rs" eth0 "10.0.1.1$i/24"
+  ip -n "$(ns_name "$rs")" route add default via 10.0.1.2
+  # DR: the VIP on lo, never answered for on the wire; replies from the VIP
+  # go straight to the client, everything else back through dplb (NAT).
+  ip -n "$(ns_name "$rs")" addr add 10.0.0.101/32 dev lo
+  ns_exec "$rs" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
+  ip -n "$(ns_name "$rs")" rule add from 10.0.0.101 table 101
+  ip -n "$(ns_name "$rs")" route add 10.0.0.0/24 via 10.0.1.50 table 101
+  mkdir -p "$WORK/$rs"
+  echo "$rs" >"$WORK/$rs/whoami"
+  ns_bg "$rs" "$WORK/$rs.nat.log" "$PY" -m http.server 8080 --bind 0.0.0.0 --directory "$WORK/$rs" >/dev/null
+  ns_bg "$rs" "$WORK/$rs.dr.log" "$PY" -m http.server 80 --bind 0.0.0.0 --directory "$WORK/$rs" >/dev/null
+done
+for i in 1 2 3; do
+  ns_wait_tcp "rs$i" 127.0.0.1 8080 100
+  ns_wait_tcp "rs$i" 127.0.0.1 80 100
+done
+
+echo "demo: starting dplbd -c $CONFIG"
+ns_bg lb "$WORK/dplbd.log" "$BUILD_DIR/bin/dplbd" -c "$CONFIG" >/dev/null
+DPLBD=$!
+ns_wait_file "$WORK/dplbd.log" "admin socket" 200 || {
+  cat "$WORK/dplbd.log"
+  exit 1
+}
+
+requests() {  # VIP COUNT -> per-server counts
+  local vip=$1 count=$2 ok=0 fail=0
+  for ((n = 0; n < count; n++)); do
+    if who=$(ns_exec cl curl -s --max-time 3 "http://$vip/whoami"); then
+      echo "$who"
+      ok=$((ok + 1))
+    else
+      fail=$((fail + 1))
+    fi
+  done >"$WORK/answers"
+  echo "  $ok answered, $fail failed; by server: $(sort "$WORK/answers" | uniq -c | tr -s ' ' | tr '\n' ' ')"
+}
+
+# The first packets resolve ARP on both sides.
+for ((n = 0; n < 40; n++)); do
+  ns_exec cl curl -s --max-time 1 -o /dev/null http://10.0.0.100/whoami && break
+  sleep 0.1
+done
+echo "demo: 300 HTTP requests to the NAT VIP 10.0.0.100:80 (wrr 3:2:1)"
+requests 10.0.0.100 300
+echo "demo: 60 HTTP requests to the DR VIP 10.0.0.101:80 (persistent: one client, one server)"
+requests 10.0.0.101 60
+
+echo
+echo "\$ dplbadm -L -n"
+"$BUILD_DIR/bin/dplbadm" --socket "$SOCK" -L -n
+echo
+echo "\$ dplbadm -L -n --stats"
+"$BUILD_DIR/bin/dplbadm" --socket "$SOCK" -L -n --stats
+echo
+ns_stop "$DPLBD" 100
+tail -1 "$WORK/dplbd.log"
