@@ -24,6 +24,10 @@ namespace {
 using pkt::DropReason;
 
 constexpr uint16_t kBurst = 32;
+
+nat::NatBinding bindingOf(const Conn& c) {
+  return nat::NatBinding{c.vipAddr(), c.vipPort(), c.rsAddr(), c.rsPort()};
+}
 constexpr uint32_t kExpiryBudget = 256;            // timer-wheel entries per loop
 constexpr uint64_t kHousekeepingNs = 100'000'000;  // neighbour retries and ageing
 constexpr unsigned kIdleLoopsBeforeSleep = 64;
@@ -724,8 +728,7 @@ void Worker::forwardIn(rte_mbuf* m, pkt::PacketView& v, const Conn& c) {
   }
   pkt::Verdict verdict;
   if (c.forwardMode() == ForwardMode::kNat) {
-    verdict =
-        nat::rewriteInbound(v, nat::NatBinding{c.vipAddr(), c.vipPort(), c.rsAddr(), c.rsPort()});
+    verdict = nat::rewriteInbound(v, bindingOf(c));
   } else {
     // DR: only the TTL changes here; the Ethernet addresses are written by
     // transmit() once the real server's MAC is resolved.
@@ -736,11 +739,7 @@ void Worker::forwardIn(rte_mbuf* m, pkt::PacketView& v, const Conn& c) {
     return;
   }
   countIn(c, bytes);
-  if (fragmentTo != 0) {
-    sendFragmented(m, v, c.rsAddr(), fragmentTo);
-    return;
-  }
-  route(m, v, c.rsAddr());
+  emit(m, v, c.rsAddr(), fragmentTo);
 }
 
 // IP-in-IP to the real server: outer source = our address on the egress
@@ -826,18 +825,21 @@ void Worker::outbound(rte_mbuf* m, pkt::PacketView& v, ConnId id) {
   }
   applyActivity(c, conns_.onPacket(id, Direction::kOut, v.tcpFlags));
   const uint32_t bytes = v.ipTotalLen;
-  pkt::Verdict verdict =
-      nat::rewriteOutbound(v, nat::NatBinding{c.vipAddr(), c.vipPort(), c.rsAddr(), c.rsPort()});
+  pkt::Verdict verdict = nat::rewriteOutbound(v, bindingOf(c));
   if (!verdict.forwarded()) {
     rejectPacket(m, v, verdict);
     return;
   }
   countOut(c, bytes);
+  emit(m, v, c.clientAddr(), fragmentTo);
+}
+
+void Worker::emit(rte_mbuf* m, pkt::PacketView& v, uint32_t dst, uint16_t fragmentTo) {
   if (fragmentTo != 0) {
-    sendFragmented(m, v, c.clientAddr(), fragmentTo);
-    return;
+    sendFragmented(m, v, dst, fragmentTo);
+  } else {
+    route(m, v, dst);
   }
-  route(m, v, c.clientAddr());
 }
 
 // An ICMP error quoting a packet of one of our connections (IPVS
@@ -874,7 +876,7 @@ void Worker::handleIcmpError(rte_mbuf* m, pkt::PacketView& v, bool handedOff) {
     return;
   }
   const Conn& c = conns_.conn(lr.id);
-  const nat::NatBinding b{c.vipAddr(), c.vipPort(), c.rsAddr(), c.rsPort()};
+  const nat::NatBinding b = bindingOf(c);
   pkt::Verdict verdict;
   uint32_t next = 0;
   if (lr.dir == Direction::kOut && c.forwardMode() == ForwardMode::kNat) {

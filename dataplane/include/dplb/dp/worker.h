@@ -97,6 +97,8 @@ class Worker final : private ConnExpirySink {
   void forwardIn(rte_mbuf* m, pkt::PacketView& v, const Conn& c);
   bool checkMtu(rte_mbuf* m, pkt::PacketView& v, uint32_t dst, uint16_t* fragmentTo);
   void sendFragmented(rte_mbuf* m, const pkt::PacketView& v, uint32_t dst, uint16_t mtu);
+  // route(), or sendFragmented() when checkMtu() asked for fragments.
+  void emit(rte_mbuf* m, pkt::PacketView& v, uint32_t dst, uint16_t fragmentTo);
   void countIn(const Conn& c, uint32_t bytes);
   void countOut(const Conn& c, uint32_t bytes);
   ConnId newConnection(pkt::PacketView& v, const ServiceRuntime& svc);
