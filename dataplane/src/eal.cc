@@ -62,8 +62,13 @@ std::string initEal(const conf::DataplaneConfig& dp, const std::string& prog) {
   argv.push_back(nullptr);
   int rc = rte_eal_init(static_cast<int>(args.size()), argv.data());
   if (rc < 0) {
+    // The EAL does not always set rte_errno (e.g. when another process holds
+    // the same runtime directory); its own log lines above say more.
     return fmt::format("dataplane.eal_args / dataplane.lcores: EAL initialisation failed: {}",
-                       rte_strerror(rte_errno));
+                       rte_errno != 0
+                           ? rte_strerror(rte_errno)
+                           : "see the EAL messages above (is another DPDK process running with the "
+                             "same --file-prefix?)");
   }
   ealInitialised = true;
   return {};
