@@ -19,6 +19,7 @@
 #include <string>
 
 #include "dplb/conf/loader.h"
+#include "dplb/control/admin_commands.h"
 #include "dplb/control/admin_server.h"
 #include "dplb/dp/dataplane.h"
 #include "dplb/dp/eal.h"
@@ -309,6 +310,32 @@ int runDaemon(const std::string& file, std::optional<LogLevel> levelOverride) {
                 {"tcp", std::chrono::duration_cast<std::chrono::seconds>(t.tcpEstablished).count()},
                 {"tcpfin", std::chrono::duration_cast<std::chrono::seconds>(t.tcpFinWait).count()},
                 {"udp", std::chrono::duration_cast<std::chrono::seconds>(t.udp).count()}};
+      }
+      if (dplb::control::isMutation(cmd)) {
+        // dplbadm's changes apply to the running model and go through the
+        // same validation and publication as a reload; the file replaces
+        // them on the next reload (documented in admin/PROTOCOL.md).
+        std::lock_guard lock(reloadMutex);
+        dplb::conf::Config next = running;
+        std::string err = cmd == "restore" ? dplb::control::applyRestore(next, req)
+                                           : dplb::control::applyAdminCommand(next, req);
+        if (!err.empty()) {
+          return {{"ok", false}, {"error", err}};
+        }
+        auto problems = dplb::conf::validateConfig(next);
+        if (!problems.empty()) {
+          nlohmann::json errors = nlohmann::json::array();
+          for (const auto& e : problems) {
+            errors.push_back(e.str());
+          }
+          return {{"ok", false}, {"error", "Invalid argument"}, {"errors", errors}};
+        }
+        if (std::string perr = dataplane.publish(next); !perr.empty()) {
+          return {{"ok", false}, {"error", perr}};
+        }
+        running = std::move(next);
+        spdlog::info("admin: {} applied, {} service(s) active", cmd, running.services.size());
+        return {{"ok", true}};
       }
       if (cmd == "reload") {
         auto errors = reload();

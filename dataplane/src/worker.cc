@@ -6,7 +6,9 @@
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
+#include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <thread>
 
 #include "dataplane_shared.h"
@@ -387,7 +389,15 @@ void Worker::sendArpRequest(int port, uint32_t targetIp, uint32_t senderIp) {
 }
 
 void Worker::sendGratuitousArps() {
-  for (uint32_t vip : snap_->vips) {
+  // Only VIPs this generation adds: a change elsewhere (a weight, a server)
+  // does not re-announce every VIP.
+  std::vector<uint32_t> vips(snap_->vips.begin(), snap_->vips.end());
+  std::sort(vips.begin(), vips.end());
+  std::vector<uint32_t> fresh;
+  std::set_difference(vips.begin(), vips.end(), announcedVips_.begin(), announcedVips_.end(),
+                      std::back_inserter(fresh));
+  announcedVips_ = std::move(vips);
+  for (uint32_t vip : fresh) {
     RouteHop hop = snap_->routes.lookup(vip);
     int port = hop.found() ? hop.port : 0;
     if (static_cast<size_t>(port) >= snap_->ports.size()) {

@@ -303,6 +303,20 @@ def check_listing(args, sock, status):
            "dplbadm -L -n -c printed: %r" % conns.stdout)
     expect(any(l.startswith("UDP ") and "10.0.0.5:5000" in l and "10.0.0.11:5353" in l
                for l in lines), "UDP connection row missing: %r" % lines)
+    # A change made with dplbadm reaches the running daemon; a bad one is
+    # refused in ipvsadm's words and changes nothing.
+    adm = [args.dplbadm, "--socket", sock]
+    edit = subprocess.run(adm + ["-e", "-t", "10.0.0.100:80", "-r", "10.0.0.12:8080", "-m",
+                                 "-w", "5"], capture_output=True, text=True, timeout=20)
+    expect(edit.returncode == 0, "dplbadm -e: %s" % edit.stderr)
+    dup = subprocess.run(adm + ["-a", "-t", "10.0.0.100:80", "-r", "10.0.0.11:8080", "-m"],
+                         capture_output=True, text=True, timeout=20)
+    expect(dup.returncode == 1 and "Destination already exists" in dup.stderr,
+           "duplicate -a: rc %d %r" % (dup.returncode, dup.stderr))
+    after = subprocess.run(adm + ["-L", "-n"], capture_output=True, text=True, timeout=20)
+    expect(row % ("10.0.0.12:8080", "Masq", 5, 0, 1) in after.stdout.splitlines() and
+           row % ("10.0.0.11:8080", "Masq", 1, 0, 1) in after.stdout.splitlines(),
+           "after -e: %r" % after.stdout)
 
 
 def run(args, d):

@@ -147,8 +147,9 @@ class Worker final : private ConnExpirySink {
   std::atomic<bool> dumpDone_{false};
   std::vector<ConnInfo> dump_;
   uint16_t ipId_ = 0;
-  uint32_t parked_ = 0;       // packets waiting in the neighbour table
-  uint64_t icmpTokens_ = 50;  // kIcmpErrorBurst
+  uint32_t parked_ = 0;                  // packets waiting in the neighbour table
+  std::vector<uint32_t> announcedVips_;  // sorted; worker 0 sent GARPs for them
+  uint64_t icmpTokens_ = 50;             // kIcmpErrorBurst
   uint64_t icmpTokensNs_ = 0;
 };
 
