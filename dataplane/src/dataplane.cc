@@ -340,11 +340,16 @@ uint32_t Dataplane::connCount() const {
   return n;
 }
 
+const ServiceRuntime* Dataplane::publishedService(uint32_t vip, uint16_t port,
+                                                  L4Proto proto) const {
+  const Snapshot* s = shared_->snapshot.load(std::memory_order_acquire);
+  return s != nullptr ? s->findService(vip, port, proto) : nullptr;
+}
+
 TrafficTotals Dataplane::serviceTotals(uint32_t vip, uint16_t port, L4Proto proto) const {
   std::lock_guard lock(publishMutex_);  // the snapshot cannot be freed meanwhile
   TrafficTotals t;
-  const Snapshot* s = shared_->snapshot.load(std::memory_order_acquire);
-  const ServiceRuntime* svc = s ? s->findService(vip, port, proto) : nullptr;
+  const ServiceRuntime* svc = publishedService(vip, port, proto);
   if (svc == nullptr) {
     return t;
   }
@@ -358,8 +363,7 @@ TrafficTotals Dataplane::realServerTotals(uint32_t vip, uint16_t port, L4Proto p
                                           uint32_t rsAddr, uint16_t rsPort) const {
   std::lock_guard lock(publishMutex_);  // the snapshot cannot be freed meanwhile
   TrafficTotals t;
-  const Snapshot* s = shared_->snapshot.load(std::memory_order_acquire);
-  const ServiceRuntime* svc = s ? s->findService(vip, port, proto) : nullptr;
+  const ServiceRuntime* svc = publishedService(vip, port, proto);
   if (svc == nullptr) {
     return t;
   }

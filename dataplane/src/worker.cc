@@ -135,7 +135,7 @@ void Worker::run() {
   rte_rcu_qsbr_thread_online(shared_.rcu, index_);
   unsigned idle = 0;
   while (shared_.running.load(std::memory_order_relaxed)) {
-    unsigned n = iteration(true);
+    unsigned n = iteration();
     if (n == 0 && shared_.idleSleepUs > 0) {
       if (++idle >= kIdleLoopsBeforeSleep) {
         // Off the RCU reader set while asleep so publish() never waits on us.
@@ -153,12 +153,12 @@ void Worker::run() {
 
 unsigned Worker::pollOnce() {
   rte_rcu_qsbr_thread_online(shared_.rcu, index_);
-  unsigned n = iteration(true);
+  unsigned n = iteration();
   rte_rcu_qsbr_thread_offline(shared_.rcu, index_);
   return n;
 }
 
-unsigned Worker::iteration(bool quiescent) {
+unsigned Worker::iteration() {
   refreshSnapshot();
   stats_.loops.add();
   nowNs_ = shared_.clock();
@@ -202,9 +202,7 @@ unsigned Worker::iteration(bool quiescent) {
   if (handled > 0) {
     stats_.busyLoops.add();
   }
-  if (quiescent) {
-    rte_rcu_qsbr_quiescent(shared_.rcu, index_);
-  }
+  rte_rcu_qsbr_quiescent(shared_.rcu, index_);
   return handled;
 }
 
@@ -436,8 +434,7 @@ void Worker::neighbourHousekeeping() {
   }
 }
 
-void Worker::route(rte_mbuf* m, pkt::PacketView& v, uint32_t dst) {
-  (void)v;
+void Worker::route(rte_mbuf* m, uint32_t dst) {
   RouteHop hop = snap_->routes.lookup(dst);
   if (!hop.found()) {
     dropPacket(m, DropReason::kNoRoute);
@@ -505,14 +502,7 @@ void Worker::flushTx() {
 
 void Worker::handleIpv4(rte_mbuf* m, pkt::PacketView& v, uint64_t hash, bool handedOff) {
   const L4Proto proto = l4Of(v.proto);
-  // A source that cannot be a unicast host elsewhere (0/8, 127/8, multicast
-  // and above, or one of our own addresses) never creates state.
-  const uint32_t first = v.srcAddr >> 24;
-  if (first == 0 || first == 127 || first >= 224 || snap_->localPort(v.srcAddr) >= 0 ||
-      snap_->vips.count(v.srcAddr) != 0) {
-    dropPacket(m, DropReason::kMartianSource);
-    return;
-  }
+  const bool toVip = snap_->vips.count(v.dstAddr) != 0;
   if (v.isFragment() && v.hasL4 && proto != L4Proto::kIcmp) {
     // The later fragments carry no ports and could not follow: until VIP
     // traffic is reassembled, the first one is not forwarded alone either.
@@ -520,7 +510,7 @@ void Worker::handleIpv4(rte_mbuf* m, pkt::PacketView& v, uint64_t hash, bool han
     return;
   }
   if (proto == L4Proto::kIcmp && v.hasL4 && v.icmpType == pkt::kIcmpEchoRequest &&
-      (snap_->vips.count(v.dstAddr) != 0 || snap_->localPort(v.dstAddr) >= 0)) {
+      (toVip || snap_->localPort(v.dstAddr) >= 0)) {
     // Echo requests to a VIP or a port address are answered here.
     pkt::Verdict verdict = pkt::echoReplyInPlace(v);
     if (!verdict.forwarded()) {
@@ -528,7 +518,7 @@ void Worker::handleIpv4(rte_mbuf* m, pkt::PacketView& v, uint64_t hash, bool han
       return;
     }
     stats_.echoReplies.add();
-    route(m, v, v.dstAddr);  // the reply goes back to the requester
+    route(m, v.dstAddr);  // the reply goes back to the requester
     return;
   }
   if (proto == L4Proto::kIcmp && v.hasL4 && !v.isFragment() &&
@@ -543,8 +533,7 @@ void Worker::handleIpv4(rte_mbuf* m, pkt::PacketView& v, uint64_t hash, bool han
     return;
   }
   const FiveTuple tuple{v.srcAddr, v.dstAddr, v.srcPort, v.dstPort, proto};
-  const ServiceRuntime* svc =
-      snap_->vips.count(v.dstAddr) ? snap_->findService(v.dstAddr, v.dstPort, proto) : nullptr;
+  const ServiceRuntime* svc = toVip ? snap_->findService(v.dstAddr, v.dstPort, proto) : nullptr;
   if (svc != nullptr) {
     // Client -> VIP: the client endpoint is the source.
     unsigned owner = ownerOf(v.srcAddr, v.srcPort, shared_.workers);
@@ -555,7 +544,7 @@ void Worker::handleIpv4(rte_mbuf* m, pkt::PacketView& v, uint64_t hash, bool han
     inbound(m, v, *svc, hash);
     return;
   }
-  if (snap_->vips.count(v.dstAddr) != 0) {
+  if (toVip) {
     dropPacket(m, DropReason::kNoService);
     return;
   }
@@ -596,6 +585,15 @@ void Worker::inbound(rte_mbuf* m, pkt::PacketView& v, const ServiceRuntime& svc,
       dropPacket(m, DropReason::kNotSyn);
       return;
     }
+    // A source that cannot be a unicast host elsewhere (0/8, 127/8, multicast
+    // and above, or one of our own addresses) never creates state. Checked
+    // here, on the way to a new connection, not for every packet.
+    const uint32_t first = v.srcAddr >> 24;
+    if (first == 0 || first == 127 || first >= 224 || snap_->localPort(v.srcAddr) >= 0 ||
+        snap_->vips.count(v.srcAddr) != 0) {
+      dropPacket(m, DropReason::kMartianSource);
+      return;
+    }
     id = newConnection(v, svc);
     if (id == kNoConn) {
       rte_pktmbuf_free(m);  // counted by newConnection
@@ -607,8 +605,18 @@ void Worker::inbound(rte_mbuf* m, pkt::PacketView& v, const ServiceRuntime& svc,
   forwardIn(m, v, c);
 }
 
+// This worker's scheduler for the service; no server counts no_dest.
+const RsRuntime* Worker::pickServer(const pkt::PacketView& v, const ServiceRuntime& svc) {
+  const sched::PickKey pk{v.srcAddr, v.srcPort, v.dstAddr, static_cast<uint8_t>(svc.proto)};
+  sched::RealServer* srv = svc.schedulers[index_]->pick(pk, std::chrono::nanoseconds(nowNs_));
+  const RsRuntime* rs = srv != nullptr ? svc.rsFor(srv) : nullptr;
+  if (rs == nullptr) {
+    stats_.drop(DropReason::kNoDest);
+  }
+  return rs;
+}
+
 ConnId Worker::newConnection(pkt::PacketView& v, const ServiceRuntime& svc) {
-  sched::Scheduler& sched = *svc.schedulers[index_];
   const RsRuntime* rs = nullptr;
   ConnId tmpl = kNoConn;
   if (svc.persistent) {
@@ -632,11 +640,8 @@ ConnId Worker::newConnection(pkt::PacketView& v, const ServiceRuntime& svc) {
       }
     }
     if (tmpl == kNoConn) {
-      sched::PickKey pk{v.srcAddr, v.srcPort, v.dstAddr, static_cast<uint8_t>(svc.proto)};
-      sched::RealServer* srv = sched.pick(pk, std::chrono::nanoseconds(nowNs_));
-      rs = srv ? svc.rsFor(srv) : nullptr;
+      rs = pickServer(v, svc);
       if (rs == nullptr) {
-        stats_.drop(DropReason::kNoDest);
         return kNoConn;
       }
       NewTemplate nt;
@@ -657,11 +662,8 @@ ConnId Worker::newConnection(pkt::PacketView& v, const ServiceRuntime& svc) {
       rs->server->bindTemplate();
     }
   } else {
-    sched::PickKey pk{v.srcAddr, v.srcPort, v.dstAddr, static_cast<uint8_t>(svc.proto)};
-    sched::RealServer* srv = sched.pick(pk, std::chrono::nanoseconds(nowNs_));
-    rs = srv ? svc.rsFor(srv) : nullptr;
+    rs = pickServer(v, svc);
     if (rs == nullptr) {
-      stats_.drop(DropReason::kNoDest);
       return kNoConn;
     }
   }
@@ -780,7 +782,7 @@ void Worker::forwardTun(rte_mbuf* m, pkt::PacketView& v, const Conn& c, uint32_t
     sendFragmented(m, v, c.rsAddr(), r.verdict.mtu);
     return;
   }
-  route(m, v, c.rsAddr());
+  route(m, c.rsAddr());
 }
 
 // Splits the (rewritten) datagram in m into fragments of `mtu` in new
@@ -814,9 +816,7 @@ void Worker::sendFragmented(rte_mbuf* m, const pkt::PacketView& v, uint32_t dst,
   for (uint32_t i = 0; i < n; ++i) {
     rte_pktmbuf_append(frags[i], static_cast<uint16_t>(slots[i].len));
     frags[i]->hash.usr = rxPort;
-    pkt::PacketView fv;
-    fv.l3Offset = v.l3Offset;
-    route(frags[i], fv, dst);
+    route(frags[i], dst);
   }
 }
 
@@ -848,7 +848,7 @@ void Worker::emit(rte_mbuf* m, pkt::PacketView& v, uint32_t dst, uint16_t fragme
   if (fragmentTo != 0) {
     sendFragmented(m, v, dst, fragmentTo);
   } else {
-    route(m, v, dst);
+    route(m, dst);
   }
 }
 
@@ -909,7 +909,7 @@ void Worker::handleIcmpError(rte_mbuf* m, pkt::PacketView& v, bool handedOff) {
     return;
   }
   stats_.icmpErrorsForwarded.add();
-  route(m, v, next);
+  route(m, next);
 }
 
 void Worker::rejectPacket(rte_mbuf* m, pkt::PacketView& v, const pkt::Verdict& verdict) {
@@ -965,12 +965,7 @@ void Worker::sendIcmpError(const pkt::PacketView& orig, int rxPort, uint8_t type
   rte_pktmbuf_trim(e, static_cast<uint16_t>(pkt::kIcmpErrorMaxFrameLen - len));
   --icmpTokens_;
   stats_.icmpErrorsSent.add();
-  pkt::PacketView ev;
-  if (!pkt::parsePacket(out, len, ev)) {
-    rte_pktmbuf_free(e);
-    return;
-  }
-  route(e, ev, orig.srcAddr);
+  route(e, orig.srcAddr);
 }
 
 void Worker::applyActivity(const Conn& c, const StateUpdate& su) {

@@ -146,6 +146,9 @@ class Dataplane {
   PortSet ports_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<SnapshotBuilder> builder_;
+  // The service in the published snapshot; call with publishMutex_ held.
+  const ServiceRuntime* publishedService(uint32_t vip, uint16_t port, L4Proto proto) const;
+
   mutable std::mutex publishMutex_;
   conf::Config running_;       // the config of the published snapshot
   uint64_t connCapacity_ = 0;  // per worker

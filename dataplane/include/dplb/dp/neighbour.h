@@ -97,13 +97,6 @@ class NeighbourTable {
     }
     entries_[i] = Entry{};
   }
-  size_t size() const {
-    size_t n = 0;
-    for (const auto& e : entries_) {
-      n += e.state != State::kFree;
-    }
-    return n;
-  }
   Entry* begin() { return entries_; }
   Entry* end() { return entries_ + kSize; }
 

@@ -86,7 +86,7 @@ class Worker final : private ConnExpirySink {
     uint64_t hash = 0;  // connection-table hash of its 5-tuple (TCP/UDP only)
   };
 
-  unsigned iteration(bool quiescent);
+  unsigned iteration();
   void prepare(rte_mbuf* m, RxItem& it, bool handedOff);
   void process(RxItem& it, int rxPort, bool handedOff);
   void handleArp(rte_mbuf* m, pkt::PacketView& v, int rxPort, bool learnOnly);
@@ -102,9 +102,10 @@ class Worker final : private ConnExpirySink {
   void countIn(const Conn& c, uint32_t bytes);
   void countOut(const Conn& c, uint32_t bytes);
   ConnId newConnection(pkt::PacketView& v, const ServiceRuntime& svc);
+  const RsRuntime* pickServer(const pkt::PacketView& v, const ServiceRuntime& svc);
   bool handOff(rte_mbuf* m, unsigned owner);
   // Resolve the next hop for dst and queue m for transmit (or park it).
-  void route(rte_mbuf* m, pkt::PacketView& v, uint32_t dst);
+  void route(rte_mbuf* m, uint32_t dst);
   void transmit(rte_mbuf* m, int port, const pkt::MacAddr& dstMac);
   void sendArpRequest(int port, uint32_t targetIp, uint32_t senderIp);
   bool sendArpRequestFrom(int port, uint32_t senderIp, uint32_t targetIp);
