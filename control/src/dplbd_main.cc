@@ -14,16 +14,14 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
-#include <mutex>
 #include <optional>
 #include <string>
 
 #include "dplb/conf/loader.h"
-#include "dplb/control/admin_commands.h"
 #include "dplb/control/admin_server.h"
+#include "dplb/control/daemon.h"
 #include "dplb/dp/dataplane.h"
 #include "dplb/dp/eal.h"
-#include "dplb/dp/tcp_state.h"
 
 #ifndef DPLB_VERSION
 #define DPLB_VERSION "unknown"
@@ -62,91 +60,6 @@ void printErrors(const dplb::conf::LoadResult& result) {
     std::cerr << e.str() << '\n';
   }
   std::cerr.flush();
-}
-
-std::string addrStr(uint32_t a) {
-  return dplb::conf::Ipv4(a).str();
-}
-
-std::string_view protoName(dplb::dp::L4Proto p) {
-  return p == dplb::dp::L4Proto::kUdp ? "udp" : "tcp";
-}
-
-nlohmann::json trafficJson(const dplb::dp::TrafficTotals& t) {
-  return {{"conns", t.conns},
-          {"inpkts", t.inPackets},
-          {"outpkts", t.outPackets},
-          {"inbytes", t.inBytes},
-          {"outbytes", t.outBytes}};
-}
-
-// The `list` reply of admin/PROTOCOL.md. Rates are not reported yet (no
-// estimator); dplbadm prints missing counters as 0.
-nlohmann::json listReply(const dplb::dp::Dataplane& dp) {
-  nlohmann::json services = nlohmann::json::array();
-  for (const auto& sv : dp.listServices()) {
-    nlohmann::json flags = nlohmann::json::array();
-    if (sv.flags.shFallback) {
-      flags.push_back("sh-fallback");
-    }
-    if (sv.flags.shPort) {
-      flags.push_back("sh-port");
-    }
-    if (sv.flags.mhFallback) {
-      flags.push_back("mh-fallback");
-    }
-    if (sv.flags.mhPort) {
-      flags.push_back("mh-port");
-    }
-    nlohmann::json servers = nlohmann::json::array();
-    for (const auto& rs : sv.servers) {
-      const char* fwd = rs.fwd == dplb::dp::ForwardMode::kNat  ? "nat"
-                        : rs.fwd == dplb::dp::ForwardMode::kDr ? "dr"
-                                                               : "tun";
-      servers.push_back({{"address", addrStr(rs.addr)},
-                         {"port", rs.port},
-                         {"forward", fwd},
-                         {"weight", rs.weight},
-                         {"active", rs.activeConns},
-                         {"inactive", rs.inactiveConns},
-                         {"persistent", rs.persistentConns},
-                         {"u_threshold", rs.uThreshold},
-                         {"l_threshold", rs.lThreshold},
-                         {"stats", trafficJson(rs.stats)}});
-    }
-    services.push_back({{"protocol", protoName(sv.proto)},
-                        {"address", addrStr(sv.vip)},
-                        {"port", sv.port},
-                        {"scheduler", sv.scheduler},
-                        {"sched_flags", flags},
-                        {"persistent", sv.persistent},
-                        {"timeout", sv.persistTimeoutS},
-                        {"netmask", addrStr(sv.netmask)},
-                        {"stats", trafficJson(sv.stats)},
-                        {"servers", servers}});
-  }
-  return {{"ok", true},
-          {"version", DPLB_VERSION},
-          {"conn_table_size", dp.connCapacity()},
-          {"services", services}};
-}
-
-nlohmann::json connectionsReply(dplb::dp::Dataplane& dp) {
-  nlohmann::json conns = nlohmann::json::array();
-  for (const auto& c : dp.connections()) {
-    std::string state = c.proto == dplb::dp::L4Proto::kUdp
-                            ? "UDP"
-                            : std::string(dplb::dp::tcpStateName(
-                                  static_cast<dplb::dp::TcpState>(c.isTemplate ? 0 : c.state)));
-    conns.push_back(
-        {{"protocol", protoName(c.proto)},
-         {"state", state},
-         {"expire", std::chrono::duration_cast<std::chrono::seconds>(c.remaining).count()},
-         {"client", {{"address", addrStr(c.clientAddr)}, {"port", c.clientPort}}},
-         {"virtual", {{"address", addrStr(c.vipAddr)}, {"port", c.vipPort}}},
-         {"server", {{"address", addrStr(c.rsAddr)}, {"port", c.rsPort}}}});
-  }
-  return {{"ok", true}, {"connections", conns}};
 }
 
 int checkConfig(const std::string& file) {
@@ -227,125 +140,11 @@ int runDaemon(const std::string& file, std::optional<LogLevel> levelOverride) {
                    p.rxQueues, p.txQueues, p.mtu);
     }
     spdlog::info("forwarding with {} worker(s)", dataplane.workerCount());
-    // Reloads come from SIGHUP (main thread) and the admin socket (its
-    // thread): one at a time.
-    std::mutex reloadMutex;
-    dplb::conf::Config running = cfg;
-    auto reload = [&]() -> std::vector<std::string> {
-      std::lock_guard lock(reloadMutex);
-      auto next = dplb::conf::loadConfigFile(file);
-      std::vector<std::string> errors;
-      if (!next.ok()) {
-        for (const auto& e : next.errors) {
-          errors.push_back(e.str());
-        }
-      } else if (std::string err = dataplane.publish(*next.config); !err.empty()) {
-        errors.push_back(err);
-      } else {
-        running = *next.config;
-        spdlog::info("reload: {} service(s) active", running.services.size());
-        return errors;
-      }
-      spdlog::error("reload of {} refused, nothing changed:", file);
-      for (const auto& e : errors) {
-        spdlog::error("  {}", e);
-      }
-      return errors;
-    };
-
-    const auto started = std::chrono::steady_clock::now();
+    // Reloads come from SIGHUP (this thread) and the admin socket (its
+    // thread); the Daemon serialises them.
+    dplb::control::Daemon daemon(file, cfg, dataplane);
     dplb::control::AdminServer admin;
-    auto handler = [&](const nlohmann::json& req) -> nlohmann::json {
-      const std::string cmd = req["cmd"].get<std::string>();
-      if (cmd == "status") {
-        nlohmann::json st;
-        st["ok"] = true;
-        st["version"] = DPLB_VERSION;
-        st["uptime_s"] =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-        st["workers"] = dataplane.workerCount();
-        st["conns"] = dataplane.connCount();
-        st["conn_table_size"] = dataplane.connCapacity();
-        uint64_t rx = 0, tx = 0;
-        for (unsigned w = 0; w < dataplane.workerCount(); ++w) {
-          rx += dataplane.workerStats(w).rxPackets.get();
-          tx += dataplane.workerStats(w).txPackets.get();
-        }
-        st["rx_packets"] = rx;
-        st["tx_packets"] = tx;
-        nlohmann::json drops = nlohmann::json::object();
-        auto d = dataplane.drops();
-        for (size_t i = 0; i < d.size(); ++i) {
-          if (d[i] != 0) {
-            drops[std::string(dplb::pkt::dropReasonName(static_cast<dplb::pkt::DropReason>(i)))] =
-                d[i];
-          }
-        }
-        st["drops"] = drops;
-        nlohmann::json ports = nlohmann::json::array();
-        for (const auto& p : dataplane.portCounters()) {
-          ports.push_back({{"name", p.name},
-                           {"mac", p.mac},
-                           {"rx_packets", p.rxPackets},
-                           {"tx_packets", p.txPackets},
-                           {"rx_bytes", p.rxBytes},
-                           {"tx_bytes", p.txBytes},
-                           {"rx_missed", p.rxMissed},
-                           {"rx_errors", p.rxErrors},
-                           {"tx_errors", p.txErrors}});
-        }
-        st["ports"] = ports;
-        return st;
-      }
-      if (cmd == "list") {
-        return listReply(dataplane);
-      }
-      if (cmd == "connections") {
-        return connectionsReply(dataplane);
-      }
-      if (cmd == "get_timeout") {
-        std::lock_guard lock(reloadMutex);
-        const auto& t = running.dataplane.timeouts;
-        return {{"ok", true},
-                {"tcp", std::chrono::duration_cast<std::chrono::seconds>(t.tcpEstablished).count()},
-                {"tcpfin", std::chrono::duration_cast<std::chrono::seconds>(t.tcpFinWait).count()},
-                {"udp", std::chrono::duration_cast<std::chrono::seconds>(t.udp).count()}};
-      }
-      if (dplb::control::isMutation(cmd)) {
-        // dplbadm's changes apply to the running model and go through the
-        // same validation and publication as a reload; the file replaces
-        // them on the next reload (documented in admin/PROTOCOL.md).
-        std::lock_guard lock(reloadMutex);
-        dplb::conf::Config next = running;
-        std::string err = cmd == "restore" ? dplb::control::applyRestore(next, req)
-                                           : dplb::control::applyAdminCommand(next, req);
-        if (!err.empty()) {
-          return {{"ok", false}, {"error", err}};
-        }
-        auto problems = dplb::conf::validateConfig(next);
-        if (!problems.empty()) {
-          nlohmann::json errors = nlohmann::json::array();
-          for (const auto& e : problems) {
-            errors.push_back(e.str());
-          }
-          return {{"ok", false}, {"error", "Invalid argument"}, {"errors", errors}};
-        }
-        if (std::string perr = dataplane.publish(next); !perr.empty()) {
-          return {{"ok", false}, {"error", perr}};
-        }
-        running = std::move(next);
-        spdlog::info("admin: {} applied, {} service(s) active", cmd, running.services.size());
-        return {{"ok", true}};
-      }
-      if (cmd == "reload") {
-        auto errors = reload();
-        if (errors.empty()) {
-          return {{"ok", true}};
-        }
-        return {{"ok", false}, {"error", "reload refused, nothing changed"}, {"errors", errors}};
-      }
-      return {{"ok", false}, {"error", "unknown command \"" + cmd + "\""}};
-    };
+    auto handler = [&](const nlohmann::json& req) { return daemon.handle(req); };
     if (std::string err = admin.start(cfg.admin.socket, handler); !err.empty()) {
       spdlog::critical("{}", err);
       dataplane.stop();
@@ -360,7 +159,7 @@ int runDaemon(const std::string& file, std::optional<LogLevel> levelOverride) {
         continue;
       }
       if (sig == SIGHUP) {
-        reload();
+        daemon.reload();
         continue;
       }
       spdlog::info("signal {}: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");

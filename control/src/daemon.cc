@@ -1,0 +1,318 @@
+#include "dplb/control/daemon.h"
+
+#include <spdlog/spdlog.h>
+
+#include "dplb/conf/loader.h"
+#include "dplb/control/admin_commands.h"
+#include "dplb/dp/tcp_state.h"
+
+#ifndef DPLB_VERSION
+#define DPLB_VERSION "unknown"
+#endif
+
+namespace dplb::control {
+namespace {
+
+double unixNow() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string addrStr(uint32_t a) {
+  return conf::Ipv4(a).str();
+}
+
+std::string_view protoName(dp::L4Proto p) {
+  return p == dp::L4Proto::kUdp ? "udp" : "tcp";
+}
+
+nlohmann::json trafficJson(const dp::TrafficTotals& t) {
+  return {{"conns", t.conns},
+          {"inpkts", t.inPackets},
+          {"outpkts", t.outPackets},
+          {"inbytes", t.inBytes},
+          {"outbytes", t.outBytes}};
+}
+
+// Without a health manager every server is unchecked and up.
+std::vector<ServerHealth> uncheckedServers(const conf::Config& config) {
+  std::vector<ServerHealth> out;
+  for (const auto& svc : config.services) {
+    for (const auto& rs : svc.realServers) {
+      ServerHealth h;
+      h.service = svc.name;
+      h.vip = svc.vip;
+      h.vipPort = svc.port;
+      h.protocol = svc.protocol;
+      h.addr = rs.address;
+      h.port = rs.port;
+      h.configuredWeight = rs.weight;
+      h.weight = rs.weight;
+      out.push_back(std::move(h));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+nlohmann::json listReply(const dp::Dataplane& dataplane, const char* version) {
+  nlohmann::json services = nlohmann::json::array();
+  for (const auto& sv : dataplane.listServices()) {
+    nlohmann::json flags = nlohmann::json::array();
+    if (sv.flags.shFallback) {
+      flags.push_back("sh-fallback");
+    }
+    if (sv.flags.shPort) {
+      flags.push_back("sh-port");
+    }
+    if (sv.flags.mhFallback) {
+      flags.push_back("mh-fallback");
+    }
+    if (sv.flags.mhPort) {
+      flags.push_back("mh-port");
+    }
+    nlohmann::json servers = nlohmann::json::array();
+    for (const auto& rs : sv.servers) {
+      const char* fwd = rs.fwd == dp::ForwardMode::kNat  ? "nat"
+                        : rs.fwd == dp::ForwardMode::kDr ? "dr"
+                                                         : "tun";
+      servers.push_back({{"address", addrStr(rs.addr)},
+                         {"port", rs.port},
+                         {"forward", fwd},
+                         {"weight", rs.weight},
+                         {"active", rs.activeConns},
+                         {"inactive", rs.inactiveConns},
+                         {"persistent", rs.persistentConns},
+                         {"u_threshold", rs.uThreshold},
+                         {"l_threshold", rs.lThreshold},
+                         {"stats", trafficJson(rs.stats)}});
+    }
+    services.push_back({{"protocol", protoName(sv.proto)},
+                        {"address", addrStr(sv.vip)},
+                        {"port", sv.port},
+                        {"scheduler", sv.scheduler},
+                        {"sched_flags", flags},
+                        {"persistent", sv.persistent},
+                        {"timeout", sv.persistTimeoutS},
+                        {"netmask", addrStr(sv.netmask)},
+                        {"stats", trafficJson(sv.stats)},
+                        {"servers", servers}});
+  }
+  return {{"ok", true},
+          {"version", version},
+          {"conn_table_size", dataplane.connCapacity()},
+          {"services", services}};
+}
+
+nlohmann::json connectionsReply(dp::Dataplane& dataplane) {
+  nlohmann::json conns = nlohmann::json::array();
+  for (const auto& c : dataplane.connections()) {
+    std::string state =
+        c.proto == dp::L4Proto::kUdp
+            ? "UDP"
+            : std::string(dp::tcpStateName(static_cast<dp::TcpState>(c.isTemplate ? 0 : c.state)));
+    conns.push_back(
+        {{"protocol", protoName(c.proto)},
+         {"state", state},
+         {"expire", std::chrono::duration_cast<std::chrono::seconds>(c.remaining).count()},
+         {"client", {{"address", addrStr(c.clientAddr)}, {"port", c.clientPort}}},
+         {"virtual", {{"address", addrStr(c.vipAddr)}, {"port", c.vipPort}}},
+         {"server", {{"address", addrStr(c.rsAddr)}, {"port", c.rsPort}}}});
+  }
+  return {{"ok", true}, {"connections", conns}};
+}
+
+Daemon::Daemon(std::string file, const conf::Config& initial, dp::Dataplane& dataplane)
+    : file_(std::move(file)),
+      dataplane_(dataplane),
+      base_(initial),
+      started_(std::chrono::steady_clock::now()) {
+  stats_.startUnixSeconds = unixNow();
+}
+
+conf::Config Daemon::base() const {
+  std::lock_guard lock(mutex_);
+  return base_;
+}
+
+DaemonStats Daemon::stats() const {
+  std::lock_guard lock(mutex_);
+  DaemonStats s = stats_;
+  s.uptimeSeconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  return s;
+}
+
+std::vector<ServerHealth> Daemon::serverHealth() const {
+  if (serverHealth_) {
+    return serverHealth_();
+  }
+  return uncheckedServers(base());
+}
+
+std::vector<ServiceHealth> Daemon::serviceHealth() const {
+  if (serviceHealth_) {
+    return serviceHealth_();
+  }
+  std::vector<ServiceHealth> out;
+  for (const auto& svc : base().services) {
+    ServiceHealth h;
+    h.service = svc.name;
+    h.vip = svc.vip;
+    h.port = svc.port;
+    h.protocol = svc.protocol;
+    h.quorum = svc.quorum;
+    for (const auto& rs : svc.realServers) {
+      h.liveWeight += rs.weight;
+    }
+    out.push_back(std::move(h));
+  }
+  return out;
+}
+
+std::string Daemon::publishLocked(const conf::Config& next) {
+  const conf::Config published = overlay_ ? overlay_(next) : next;
+  if (std::string err = dataplane_.publish(published); !err.empty()) {
+    return err;
+  }
+  base_ = next;
+  if (baseListener_) {
+    baseListener_(base_);
+  }
+  return {};
+}
+
+std::string Daemon::republish() {
+  std::lock_guard lock(mutex_);
+  const conf::Config published = overlay_ ? overlay_(base_) : base_;
+  return dataplane_.publish(published);
+}
+
+std::vector<std::string> Daemon::reload() {
+  std::lock_guard lock(mutex_);
+  auto next = conf::loadConfigFile(file_);
+  std::vector<std::string> errors;
+  if (!next.ok()) {
+    for (const auto& e : next.errors) {
+      errors.push_back(e.str());
+    }
+  } else if (std::string err = publishLocked(*next.config); !err.empty()) {
+    errors.push_back(err);
+  }
+  const double now = unixNow();
+  stats_.lastReloadUnixSeconds = now;
+  stats_.lastReloadOk = errors.empty();
+  if (errors.empty()) {
+    ++stats_.reloadSuccesses;
+    stats_.lastReloadSuccessUnixSeconds = now;
+    spdlog::info("reload: {} service(s) active", base_.services.size());
+    return errors;
+  }
+  ++stats_.reloadFailures;
+  spdlog::error("reload of {} refused, nothing changed:", file_);
+  for (const auto& e : errors) {
+    spdlog::error("  {}", e);
+  }
+  return errors;
+}
+
+nlohmann::json Daemon::statusReply() const {
+  nlohmann::json st;
+  st["ok"] = true;
+  st["version"] = DPLB_VERSION;
+  const DaemonStats ds = stats();
+  st["uptime_s"] = ds.uptimeSeconds;
+  st["workers"] = dataplane_.workerCount();
+  st["conns"] = dataplane_.connCount();
+  st["conn_table_size"] = dataplane_.connCapacity();
+  st["reloads"] = {{"ok", ds.reloadSuccesses}, {"failed", ds.reloadFailures}};
+  uint64_t rx = 0, tx = 0;
+  for (unsigned w = 0; w < dataplane_.workerCount(); ++w) {
+    rx += dataplane_.workerStats(w).rxPackets.get();
+    tx += dataplane_.workerStats(w).txPackets.get();
+  }
+  st["rx_packets"] = rx;
+  st["tx_packets"] = tx;
+  nlohmann::json drops = nlohmann::json::object();
+  auto d = dataplane_.drops();
+  for (size_t i = 0; i < d.size(); ++i) {
+    if (d[i] != 0) {
+      drops[std::string(pkt::dropReasonName(static_cast<pkt::DropReason>(i)))] = d[i];
+    }
+  }
+  st["drops"] = drops;
+  nlohmann::json ports = nlohmann::json::array();
+  for (const auto& p : dataplane_.portCounters()) {
+    ports.push_back({{"name", p.name},
+                     {"mac", p.mac},
+                     {"rx_packets", p.rxPackets},
+                     {"tx_packets", p.txPackets},
+                     {"rx_bytes", p.rxBytes},
+                     {"tx_bytes", p.txBytes},
+                     {"rx_missed", p.rxMissed},
+                     {"rx_errors", p.rxErrors},
+                     {"tx_errors", p.txErrors}});
+  }
+  st["ports"] = ports;
+  return st;
+}
+
+nlohmann::json Daemon::mutation(const std::string& cmd, const nlohmann::json& request) {
+  // dplbadm's changes apply to the base model and go through the same
+  // validation and publication as a reload; the file replaces them on the
+  // next reload (documented in admin/PROTOCOL.md).
+  std::lock_guard lock(mutex_);
+  conf::Config next = base_;
+  std::string err =
+      cmd == "restore" ? applyRestore(next, request) : applyAdminCommand(next, request);
+  if (!err.empty()) {
+    return {{"ok", false}, {"error", err}};
+  }
+  auto problems = conf::validateConfig(next);
+  if (!problems.empty()) {
+    nlohmann::json errors = nlohmann::json::array();
+    for (const auto& e : problems) {
+      errors.push_back(e.str());
+    }
+    return {{"ok", false}, {"error", "Invalid argument"}, {"errors", errors}};
+  }
+  if (std::string perr = publishLocked(next); !perr.empty()) {
+    return {{"ok", false}, {"error", perr}};
+  }
+  spdlog::info("admin: {} applied, {} service(s) active", cmd, base_.services.size());
+  return {{"ok", true}};
+}
+
+nlohmann::json Daemon::handle(const nlohmann::json& request) {
+  const std::string cmd = request["cmd"].get<std::string>();
+  if (cmd == "status") {
+    return statusReply();
+  }
+  if (cmd == "list") {
+    return listReply(dataplane_, DPLB_VERSION);
+  }
+  if (cmd == "connections") {
+    return connectionsReply(dataplane_);
+  }
+  if (cmd == "get_timeout") {
+    std::lock_guard lock(mutex_);
+    const auto& t = base_.dataplane.timeouts;
+    return {{"ok", true},
+            {"tcp", std::chrono::duration_cast<std::chrono::seconds>(t.tcpEstablished).count()},
+            {"tcpfin", std::chrono::duration_cast<std::chrono::seconds>(t.tcpFinWait).count()},
+            {"udp", std::chrono::duration_cast<std::chrono::seconds>(t.udp).count()}};
+  }
+  if (isMutation(cmd)) {
+    return mutation(cmd, request);
+  }
+  if (cmd == "reload") {
+    auto errors = reload();
+    if (errors.empty()) {
+      return {{"ok", true}};
+    }
+    return {{"ok", false}, {"error", "reload refused, nothing changed"}, {"errors", errors}};
+  }
+  return {{"ok", false}, {"error", "unknown command \"" + cmd + "\""}};
+}
+
+}  // namespace dplb::control
