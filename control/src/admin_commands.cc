@@ -9,6 +9,9 @@ namespace {
 
 using nlohmann::json;
 
+// ipvsadm's limit for --set values (31 days).
+constexpr uint32_t kMaxTimeoutSeconds = 2678400;
+
 struct Key {
   conf::Protocol proto = conf::Protocol::Tcp;
   conf::Ipv4 vip;
@@ -156,7 +159,28 @@ void apply(conf::Config& c, const json& req) {
     c.services.clear();
     return;
   }
+  if (cmd == "set_timeout") {
+    // ipvsadm --set: 0 leaves a timeout as it is; IPVS caps them at 31 days.
+    auto& t = c.dataplane.timeouts;
+    const std::pair<const char*, conf::Duration*> fields[] = {
+        {"tcp", &t.tcpEstablished}, {"tcpfin", &t.tcpFinWait}, {"udp", &t.udp}};
+    for (const auto& [name, target] : fields) {
+      if (uint32_t s = number(req, name, 0, kMaxTimeoutSeconds); s != 0) {
+        *target = std::chrono::seconds(s);
+      }
+    }
+    return;
+  }
+  if (cmd == "zero" && !req.contains("service")) {
+    return;
+  }
   const Key k = keyOf(req);
+  if (cmd == "zero") {
+    // Counters are not configuration: the Daemon zeroes them after
+    // publication; here the service only has to exist.
+    existingService(c, k);
+    return;
+  }
   if (cmd == "add_service") {
     if (findService(c, k) != c.services.end()) {
       fail("Service already exists");
@@ -208,7 +232,7 @@ void apply(conf::Config& c, const json& req) {
 bool isMutation(const std::string& cmd) {
   return cmd == "add_service" || cmd == "edit_service" || cmd == "delete_service" ||
          cmd == "add_server" || cmd == "edit_server" || cmd == "delete_server" || cmd == "clear" ||
-         cmd == "restore";
+         cmd == "set_timeout" || cmd == "restore";
 }
 
 std::string applyAdminCommand(conf::Config& config, const nlohmann::json& request) {
@@ -229,7 +253,8 @@ std::string applyRestore(conf::Config& config, const nlohmann::json& request) {
   size_t n = 0;
   for (const auto& c : request["commands"]) {
     ++n;
-    if (!c.is_object() || !isMutation(c.value("cmd", "")) || c.value("cmd", "") == "restore") {
+    const std::string cmd = c.is_object() ? c.value("cmd", "") : "";
+    if ((!isMutation(cmd) && cmd != "zero") || cmd == "restore") {
       return fmt::format("restore: command {}: not a restorable command", n);
     }
     if (std::string err = applyAdminCommand(config, c); !err.empty()) {

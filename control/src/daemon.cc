@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <optional>
+#include <set>
+
 #include "dplb/conf/loader.h"
 #include "dplb/control/admin_commands.h"
 #include "dplb/dp/tcp_state.h"
@@ -33,6 +36,62 @@ nlohmann::json trafficJson(const dp::TrafficTotals& t) {
           {"outbytes", t.outBytes}};
 }
 
+nlohmann::json ratesJson(const Rates& r) {
+  return {{"cps", r.cps},
+          {"inpps", r.inpps},
+          {"outpps", r.outpps},
+          {"inbps", r.inbps},
+          {"outbps", r.outbps}};
+}
+
+RateCounters countersOf(const dp::TrafficTotals& t) {
+  return {t.conns, t.inPackets, t.outPackets, t.inBytes, t.outBytes};
+}
+
+// The listed counters: what the dataplane counted since the baseline. A
+// counter below its baseline means the dataplane restarted that slot (which
+// retainStats() should have seen); show the raw value rather than wrap.
+void subtractBaseline(dp::TrafficTotals& t, const RateCounters& b) {
+  auto sub = [](uint64_t& v, uint64_t base) { v = v >= base ? v - base : v; };
+  sub(t.conns, b.conns);
+  sub(t.inPackets, b.inPackets);
+  sub(t.outPackets, b.outPackets);
+  sub(t.inBytes, b.inBytes);
+  sub(t.outBytes, b.outBytes);
+}
+
+uint8_t protoNumber(conf::Protocol p) {
+  return p == conf::Protocol::Udp ? static_cast<uint8_t>(dp::L4Proto::kUdp)
+                                  : static_cast<uint8_t>(dp::L4Proto::kTcp);
+}
+
+// The service key of a request ("service": {protocol, address, port}), if any.
+std::optional<StatsKey> requestedService(const nlohmann::json& request, std::string* error) {
+  if (!request.contains("service")) {
+    return std::nullopt;
+  }
+  const nlohmann::json& s = request["service"];
+  std::optional<conf::Ipv4> addr;
+  std::optional<conf::Protocol> proto;
+  if (s.is_object() && s.contains("address") && s["address"].is_string()) {
+    addr = conf::Ipv4::parse(s["address"].get<std::string>());
+  }
+  if (s.is_object()) {
+    const nlohmann::json p = s.value("protocol", nlohmann::json("tcp"));
+    proto = p.is_string() ? conf::protocolFromString(p.get<std::string>()) : std::nullopt;
+  }
+  const nlohmann::json port = s.is_object() ? s.value("port", nlohmann::json(0)) : nlohmann::json();
+  if (!addr || !proto || !port.is_number_unsigned() || port.get<uint64_t>() > 65535) {
+    *error = "Invalid argument";
+    return std::nullopt;
+  }
+  StatsKey k;
+  k.proto = protoNumber(*proto);
+  k.vip = addr->value;
+  k.port = static_cast<uint16_t>(port.get<uint64_t>());
+  return k;
+}
+
 // Without a health manager every server is unchecked and up.
 std::vector<ServerHealth> uncheckedServers(const conf::Config& config) {
   std::vector<ServerHealth> out;
@@ -55,9 +114,31 @@ std::vector<ServerHealth> uncheckedServers(const conf::Config& config) {
 
 }  // namespace
 
+StatsKey statsKey(const dp::ServiceView& service) {
+  StatsKey k;
+  k.proto = static_cast<uint8_t>(service.proto);
+  k.vip = service.vip;
+  k.port = service.port;
+  return k;
+}
+
+StatsKey statsKey(const dp::ServiceView& service, const dp::ServerView& server) {
+  StatsKey k = statsKey(service);
+  k.server = true;
+  k.rsAddr = server.addr;
+  k.rsPort = server.port;
+  return k;
+}
+
 nlohmann::json listReply(const dp::Dataplane& dataplane, const char* version) {
+  return listReply(dataplane.listServices(), dataplane.connCapacity(), version, nullptr);
+}
+
+nlohmann::json listReply(const std::vector<dp::ServiceView>& views, uint64_t connTableSize,
+                         const char* version, const RatesOf& rates) {
+  auto ratesOf = [&](const StatsKey& k) { return ratesJson(rates ? rates(k) : Rates{}); };
   nlohmann::json services = nlohmann::json::array();
-  for (const auto& sv : dataplane.listServices()) {
+  for (const auto& sv : views) {
     nlohmann::json flags = nlohmann::json::array();
     if (sv.flags.shFallback) {
       flags.push_back("sh-fallback");
@@ -85,7 +166,8 @@ nlohmann::json listReply(const dp::Dataplane& dataplane, const char* version) {
                          {"persistent", rs.persistentConns},
                          {"u_threshold", rs.uThreshold},
                          {"l_threshold", rs.lThreshold},
-                         {"stats", trafficJson(rs.stats)}});
+                         {"stats", trafficJson(rs.stats)},
+                         {"rates", ratesOf(statsKey(sv, rs))}});
     }
     services.push_back({{"protocol", protoName(sv.proto)},
                         {"address", addrStr(sv.vip)},
@@ -96,11 +178,12 @@ nlohmann::json listReply(const dp::Dataplane& dataplane, const char* version) {
                         {"timeout", sv.persistTimeoutS},
                         {"netmask", addrStr(sv.netmask)},
                         {"stats", trafficJson(sv.stats)},
+                        {"rates", ratesOf(statsKey(sv))},
                         {"servers", servers}});
   }
   return {{"ok", true},
           {"version", version},
-          {"conn_table_size", dataplane.connCapacity()},
+          {"conn_table_size", connTableSize},
           {"services", services}};
 }
 
@@ -175,6 +258,7 @@ std::string Daemon::publishLocked(const conf::Config& next) {
   if (std::string err = dataplane_.publish(published); !err.empty()) {
     return err;
   }
+  retainStats(published);
   base_ = next;
   if (baseListener_) {
     baseListener_(base_);
@@ -185,7 +269,110 @@ std::string Daemon::publishLocked(const conf::Config& next) {
 std::string Daemon::republish() {
   std::lock_guard lock(mutex_);
   const conf::Config published = overlay_ ? overlay_(base_) : base_;
-  return dataplane_.publish(published);
+  std::string err = dataplane_.publish(published);
+  if (err.empty()) {
+    retainStats(published);
+  }
+  return err;
+}
+
+void Daemon::retainStats(const conf::Config& published) {
+  std::set<StatsKey> keep;
+  for (const auto& svc : published.services) {
+    StatsKey k;
+    k.proto = protoNumber(svc.protocol);
+    k.vip = svc.vip.value;
+    k.port = svc.port;
+    keep.insert(k);
+    for (const auto& rs : svc.realServers) {
+      StatsKey r = k;
+      r.server = true;
+      r.rsAddr = rs.address.value;
+      r.rsPort = rs.port;
+      keep.insert(r);
+    }
+  }
+  std::lock_guard lock(statsMutex_);
+  std::erase_if(baselines_, [&](const auto& kv) { return !keep.count(kv.first); });
+  rates_.retain(keep);
+}
+
+void Daemon::tickRates() {
+  // Under mutex_ so that no publication (which forgets removed services'
+  // counters) runs between reading the counters and sampling them.
+  std::lock_guard lock(mutex_);
+  std::map<StatsKey, RateCounters> now;
+  for (const auto& sv : dataplane_.listServices()) {
+    now[statsKey(sv)] = countersOf(sv.stats);
+    for (const auto& rs : sv.servers) {
+      now[statsKey(sv, rs)] = countersOf(rs.stats);
+    }
+  }
+  std::lock_guard statsLock(statsMutex_);
+  rates_.tick(now);
+}
+
+void Daemon::zeroLocked(const nlohmann::json& request) {
+  std::string error;
+  const std::optional<StatsKey> only = requestedService(request, &error);
+  const auto views = dataplane_.listServices();
+  std::lock_guard lock(statsMutex_);
+  for (const auto& sv : views) {
+    const StatsKey k = statsKey(sv);
+    if (only && !only->sameService(k)) {
+      continue;
+    }
+    baselines_[k] = countersOf(sv.stats);
+    rates_.zero(k, baselines_[k]);
+    for (const auto& rs : sv.servers) {
+      const StatsKey r = statsKey(sv, rs);
+      baselines_[r] = countersOf(rs.stats);
+      rates_.zero(r, baselines_[r]);
+    }
+  }
+}
+
+nlohmann::json Daemon::zeroRequest(const nlohmann::json& request) {
+  std::lock_guard lock(mutex_);
+  // The same check as in a restore: the service must exist.
+  conf::Config scratch = base_;
+  if (std::string err = applyAdminCommand(scratch, request); !err.empty()) {
+    return {{"ok", false}, {"error", err}};
+  }
+  zeroLocked(request);
+  spdlog::info("admin: zero applied to {}",
+               request.contains("service") ? request["service"].dump() : "every service");
+  return {{"ok", true}};
+}
+
+nlohmann::json Daemon::listRequest(const nlohmann::json& request) const {
+  std::string error;
+  const std::optional<StatsKey> only = requestedService(request, &error);
+  if (!error.empty()) {
+    return {{"ok", false}, {"error", error}};
+  }
+  std::vector<dp::ServiceView> views = dataplane_.listServices();
+  if (only) {
+    std::erase_if(views,
+                  [&](const dp::ServiceView& sv) { return !only->sameService(statsKey(sv)); });
+    if (views.empty()) {
+      return {{"ok", false}, {"error", "No such service"}};
+    }
+  }
+  std::lock_guard lock(statsMutex_);
+  auto baseline = [&](const StatsKey& k, dp::TrafficTotals& t) {
+    if (auto it = baselines_.find(k); it != baselines_.end()) {
+      subtractBaseline(t, it->second);
+    }
+  };
+  for (auto& sv : views) {
+    baseline(statsKey(sv), sv.stats);
+    for (auto& rs : sv.servers) {
+      baseline(statsKey(sv, rs), rs.stats);
+    }
+  }
+  return listReply(views, dataplane_.connCapacity(), DPLB_VERSION,
+                   [this](const StatsKey& k) { return rates_.rates(k); });
 }
 
 std::vector<std::string> Daemon::reload() {
@@ -279,6 +466,15 @@ nlohmann::json Daemon::mutation(const std::string& cmd, const nlohmann::json& re
   if (std::string perr = publishLocked(next); !perr.empty()) {
     return {{"ok", false}, {"error", perr}};
   }
+  if (cmd == "restore") {
+    // -Z lines of a restore: counters are zeroed once the rest is published
+    // (a service the restore creates starts at zero anyway).
+    for (const auto& c : request["commands"]) {
+      if (c.value("cmd", "") == "zero") {
+        zeroLocked(c);
+      }
+    }
+  }
   spdlog::info("admin: {} applied, {} service(s) active", cmd, base_.services.size());
   return {{"ok", true}};
 }
@@ -289,7 +485,10 @@ nlohmann::json Daemon::handle(const nlohmann::json& request) {
     return statusReply();
   }
   if (cmd == "list") {
-    return listReply(dataplane_, DPLB_VERSION);
+    return listRequest(request);
+  }
+  if (cmd == "zero") {
+    return zeroRequest(request);
   }
   if (cmd == "connections") {
     return connectionsReply(dataplane_);

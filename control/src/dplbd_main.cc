@@ -1,5 +1,6 @@
 // dplbd: the dplb daemon. `--check-config FILE` validates; `-c FILE` runs the
-// dataplane until SIGINT/SIGTERM, and SIGHUP reloads the services of FILE.
+// dataplane until SIGINT/SIGTERM, and SIGHUP reloads the services of FILE
+// (and its connection timeouts; the rest of `dataplane` needs a restart).
 //
 // Exit codes: 0 success (also a clean stop), 1 invalid configuration or a
 // start-up failure (the message names the config key), 2 command-line misuse.
@@ -153,10 +154,28 @@ int runDaemon(const std::string& file, std::optional<LogLevel> levelOverride) {
     }
     spdlog::info("admin socket {}", cfg.admin.socket);
 
+    // The main thread waits for signals and runs the rate estimators' 2 s
+    // tick (IPVS's estimation timer) between them.
+    using Clock = std::chrono::steady_clock;
+    const auto interval = dplb::control::RateEstimator::kInterval;
+    auto nextTick = Clock::now() + interval;
     for (;;) {
-      int sig = 0;
-      if (sigwait(&signals, &sig) != 0) {
+      const auto now = Clock::now();
+      if (now >= nextTick) {
+        daemon.tickRates();
+        nextTick += interval;
+        if (nextTick <= now) {
+          nextTick = now + interval;  // fell behind (suspend): no burst of ticks
+        }
         continue;
+      }
+      const auto wait = std::chrono::duration_cast<std::chrono::nanoseconds>(nextTick - now);
+      timespec ts{};
+      ts.tv_sec = static_cast<time_t>(wait.count() / 1'000'000'000);
+      ts.tv_nsec = static_cast<long>(wait.count() % 1'000'000'000);
+      const int sig = sigtimedwait(&signals, nullptr, &ts);
+      if (sig < 0) {
+        continue;  // timeout (EAGAIN) or EINTR
       }
       if (sig == SIGHUP) {
         daemon.reload();

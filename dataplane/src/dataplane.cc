@@ -144,6 +144,7 @@ std::string Dataplane::start(const conf::Config& config, const DataplaneOptions&
     stop();
     return "services: " + err;
   }
+  snap->connTimeouts = sh.connTimeouts;
   sh.snapshot.store(snap.release(), std::memory_order_release);
   running_ = config;
 
@@ -198,8 +199,11 @@ std::string Dataplane::publish(const conf::Config& config) {
     return "dataplane not started";
   }
   std::vector<PortIdentity> ids = portIdentities(shared_->ports);
-  if (!(config.dataplane == running_.dataplane)) {
-    // Workers index ports, queues and tx buffers by the ports they opened.
+  // Workers index ports, queues and tx buffers by the ports they opened; only
+  // the connection timeouts (ipvsadm --set) may change at run time.
+  conf::DataplaneConfig sameTimeouts = config.dataplane;
+  sameTimeouts.timeouts = running_.dataplane.timeouts;
+  if (!(sameTimeouts == running_.dataplane)) {
     return "the dataplane section changed; that needs a restart";
   }
   std::string err;
@@ -207,6 +211,7 @@ std::string Dataplane::publish(const conf::Config& config) {
   if (!snap) {
     return err;
   }
+  snap->connTimeouts = toConnTimeouts(config.dataplane.timeouts);
   for (auto& w : workers_) {
     for (uint32_t id : snap->freshServiceIds) {
       w->resetServiceStats(id);

@@ -42,6 +42,25 @@ uint32_t schedFlags(const conf::SchedulerFlags& f) {
 
 }  // namespace
 
+bool SnapshotBuilder::canHandOver(const SchedulerSet& running, const SchedulerSet& next) {
+  if (running.kind != next.kind || running.flags != next.flags ||
+      running.mhTableSize != next.mhTableSize || running.servers.size() != next.servers.size()) {
+    return false;
+  }
+  // These rebuild weight-derived tables in updateServer(), which only the
+  // owning worker may call; the others read weights live at pick time.
+  const bool weightTables =
+      next.kind == "wrr" || next.kind == "dh" || next.kind == "sh" || next.kind == "mh";
+  for (size_t i = 0; i < next.servers.size(); ++i) {
+    const auto& [addr, port, weight] = next.servers[i];
+    const auto& [raddr, rport, rweight] = running.servers[i];
+    if (addr != raddr || port != rport || (weightTables && weight != rweight)) {
+      return false;
+    }
+  }
+  return true;
+}
+
 uint32_t Snapshot::sourceAddressFor(int port, uint32_t ip) const {
   if (port < 0 || static_cast<size_t>(port) >= ports.size() || ports[port].addresses.empty()) {
     return 0;
@@ -105,6 +124,10 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const conf::Config& config,
   std::map<std::tuple<uint64_t, uint32_t, uint16_t>, RsIdentity> kept;
   std::map<uint64_t, uint32_t> keptServices;
   std::vector<std::pair<sched::RealServer*, sched::ServerParams>> edits;
+  std::map<uint64_t, SchedulerSet> schedulerSets;
+  // Services with new Scheduler instances: only these get addServer() calls
+  // (a handed-over instance is running on its worker).
+  std::unordered_set<const ServiceRuntime*> freshSchedulers;
 
   for (const auto& svc : config.services) {
     auto rt = std::make_unique<ServiceRuntime>();
@@ -140,14 +163,29 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const conf::Config& config,
     opts.flags = schedFlags(svc.schedulerFlags);
     opts.mhTableSize = svc.mhTableSize;
     opts.start = start_;
-    for (unsigned w = 0; w < workers_; ++w) {
-      auto made = sched::makeScheduler(conf::toString(svc.scheduler), opts);
-      if (!made) {
-        *error = fmt::format("service {}: {}", svc.name, made.error);
-        return nullptr;
-      }
-      rt->schedulers.push_back(std::move(made.scheduler));
+    SchedulerSet set;
+    set.kind = std::string(conf::toString(svc.scheduler));
+    set.flags = opts.flags;
+    set.mhTableSize = svc.mhTableSize;
+    for (const auto& rs : svc.realServers) {
+      set.servers.emplace_back(rs.address.value, rs.port, rs.weight);
     }
+    if (auto it = schedulerSets_.find(key);
+        it != schedulerSets_.end() && canHandOver(it->second, set)) {
+      set.perWorker = it->second.perWorker;
+    } else {
+      for (unsigned w = 0; w < workers_; ++w) {
+        auto made = sched::makeScheduler(set.kind, opts);
+        if (!made) {
+          *error = fmt::format("service {}: {}", svc.name, made.error);
+          return nullptr;
+        }
+        set.perWorker.push_back(std::move(made.scheduler));
+      }
+      freshSchedulers.insert(rt.get());
+    }
+    rt->schedulers = set.perWorker;
+    schedulerSets[key] = std::move(set);
 
     for (const auto& rs : svc.realServers) {
       RsRuntime r;
@@ -200,6 +238,9 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const conf::Config& config,
     server->edit(params);
   }
   for (auto& svc : snap->services) {
+    if (!freshSchedulers.count(svc.get())) {
+      continue;
+    }
     for (auto& sch : svc->schedulers) {
       for (const auto& r : svc->servers) {
         sch->addServer(r.server.get());
@@ -233,6 +274,7 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(const conf::Config& config,
   generations_ = std::move(generations);
   freeRsIds_ = std::move(freeRsIds);
   freeServiceIds_ = std::move(freeServiceIds);
+  schedulerSets_ = std::move(schedulerSets);
   nextRsId_ = nextRsId;
   nextServiceId_ = nextServiceId;
   return snap;

@@ -118,6 +118,8 @@ void Worker::refreshSnapshot() {
   snap_ = shared_.snapshot.load(std::memory_order_acquire);
   if (snap_ != nullptr && snap_->generation != snapGeneration_) {
     snapGeneration_ = snap_->generation;
+    // ipvsadm --set; no allocation: it recomputes a few tick counts.
+    conns_.setTimeouts(snap_->connTimeouts);
     for (const auto& n : snap_->neighbours) {
       if (auto* e = neighbours_.findOrCreate(n.ip)) {
         e->state = NeighbourTable::State::kStatic;

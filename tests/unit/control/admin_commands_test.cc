@@ -164,5 +164,49 @@ TEST(AdminCommands, ClearAndUnsupported) {
   EXPECT_FALSE(isMutation("list"));
 }
 
+TEST(AdminCommands, SetTimeoutChangesOnlyNonZeroValues) {
+  conf::Config c = base();
+  const conf::Timeouts before = c.dataplane.timeouts;
+  ASSERT_EQ(applyAdminCommand(c, {{"cmd", "set_timeout"}, {"tcp", 60}, {"tcpfin", 0}, {"udp", 7}}),
+            "");
+  EXPECT_EQ(c.dataplane.timeouts.tcpEstablished, std::chrono::seconds(60));
+  EXPECT_EQ(c.dataplane.timeouts.tcpFinWait, before.tcpFinWait) << "0 = unchanged (ipvsadm)";
+  EXPECT_EQ(c.dataplane.timeouts.udp, std::chrono::seconds(7));
+  EXPECT_EQ(c.dataplane.timeouts.tcpTimeWait, before.tcpTimeWait);
+  EXPECT_TRUE(conf::validateConfig(c).empty());
+  EXPECT_TRUE(isMutation("set_timeout"));
+}
+
+TEST(AdminCommands, SetTimeoutRejectsOutOfRangeValues) {
+  conf::Config c = base();
+  EXPECT_EQ(applyAdminCommand(c, {{"cmd", "set_timeout"}, {"tcp", 2678401}}), "Invalid argument");
+  EXPECT_EQ(applyAdminCommand(c, {{"cmd", "set_timeout"}, {"tcp", -1}}), "Invalid argument");
+  EXPECT_EQ(applyAdminCommand(c, {{"cmd", "set_timeout"}, {"udp", "300"}}), "Invalid argument");
+  EXPECT_EQ(applyAdminCommand(c, {{"cmd", "set_timeout"}, {"tcp", 2678400}}), "");
+}
+
+TEST(AdminCommands, ZeroChecksTheServiceAndChangesNoConfig) {
+  conf::Config c = base();
+  EXPECT_EQ(applyAdminCommand(c, {{"cmd", "zero"}}), "");
+  EXPECT_EQ(applyAdminCommand(c, {{"cmd", "zero"}, {"service", svc(80)}}), "");
+  EXPECT_EQ(applyAdminCommand(c, {{"cmd", "zero"}, {"service", svc(81)}}), "No such service");
+  EXPECT_TRUE(c == base());
+  EXPECT_FALSE(isMutation("zero")) << "zero is answered by the Daemon, not published";
+}
+
+TEST(AdminCommands, RestoreAcceptsZeroAndSetTimeoutLines) {
+  conf::Config c = base();
+  json req{{"cmd", "restore"},
+           {"commands",
+            {{{"cmd", "set_timeout"}, {"tcp", 100}, {"tcpfin", 10}, {"udp", 20}},
+             {{"cmd", "zero"}, {"service", svc(80)}},
+             {{"cmd", "zero"}, {"service", svc(81)}}}}};
+  EXPECT_EQ(applyRestore(c, req), "restore: command 3 (zero): No such service");
+  conf::Config d = base();
+  req["commands"].erase(2);
+  ASSERT_EQ(applyRestore(d, req), "");
+  EXPECT_EQ(d.dataplane.timeouts.tcpFinWait, std::chrono::seconds(10));
+}
+
 }  // namespace
 }  // namespace dplb::control

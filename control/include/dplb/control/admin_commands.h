@@ -1,7 +1,9 @@
 #pragma once
 
-// The mutations of admin/PROTOCOL.md (dplbadm -A -E -D -a -e -d -C -R)
-// applied to a configuration model.
+// The mutations of admin/PROTOCOL.md (dplbadm -A -E -D -a -e -d -C -R
+// --set) applied to a configuration model. `zero` (-Z) is accepted and only
+// checks that its service exists: counters are not configuration, the Daemon
+// zeroes them.
 //
 // Contract: applyAdminCommand() changes `config` for one request and returns
 // "" or the error in IPVS's words ("Service already exists", "No such

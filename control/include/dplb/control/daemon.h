@@ -11,11 +11,20 @@
 // Every change is validated before anything is published and publication goes
 // through Dataplane::publish() (RCU snapshots); one change at a time. handle()
 // never throws for a bad request: it answers {"ok":false,"error":...}.
+//
+// What dplbadm lists is the dataplane's counters minus per-service and
+// per-server baselines that `-Z` records here: the dataplane counters (and
+// /metrics) stay monotonic and the packet path is never touched. A baseline
+// lives as long as its service or server stays in the published config (the
+// dataplane forgets the counters of a removed one). tickRates(), called every
+// RateEstimator::kInterval, feeds IPVS-style rate estimators (`--rate`);
+// `-Z` restarts them too, as IPVS does.
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -23,6 +32,7 @@
 
 #include "dplb/conf/config.h"
 #include "dplb/control/health_view.h"
+#include "dplb/control/rate_estimator.h"
 #include "dplb/dp/dataplane.h"
 
 namespace dplb::control {
@@ -65,6 +75,8 @@ class Daemon {
   std::string republish();
   // One admin request (admin/PROTOCOL.md).
   nlohmann::json handle(const nlohmann::json& request);
+  // One estimation tick for `--rate`; every RateEstimator::kInterval.
+  void tickRates();
 
   conf::Config base() const;
   DaemonStats stats() const;
@@ -78,6 +90,13 @@ class Daemon {
   std::string publishLocked(const conf::Config& next);
   nlohmann::json statusReply() const;
   nlohmann::json mutation(const std::string& cmd, const nlohmann::json& request);
+  nlohmann::json listRequest(const nlohmann::json& request) const;
+  nlohmann::json zeroRequest(const nlohmann::json& request);
+  // Records the current counters of the services matching `request` ("service"
+  // key, or all) as their baselines; call with mutex_ held.
+  void zeroLocked(const nlohmann::json& request);
+  // Drops baselines and estimators of what `published` no longer has.
+  void retainStats(const conf::Config& published);
 
   const std::string file_;
   dp::Dataplane& dataplane_;
@@ -89,11 +108,22 @@ class Daemon {
   mutable std::mutex mutex_;  // one change at a time; guards base_ and stats_
   conf::Config base_;
   DaemonStats stats_;
+  // Lock order: mutex_, then (never around a dataplane call) statsMutex_.
+  mutable std::mutex statsMutex_;
+  std::map<StatsKey, RateCounters> baselines_;  // -Z
+  RateTable rates_;                             // --rate
   const std::chrono::steady_clock::time_point started_;
 };
 
-// The `list` and `connections` replies of admin/PROTOCOL.md.
+// The `list` and `connections` replies of admin/PROTOCOL.md. The first form
+// lists the dataplane's raw counters and no rates.
 nlohmann::json listReply(const dp::Dataplane& dataplane, const char* version);
+using RatesOf = std::function<Rates(const StatsKey&)>;
+nlohmann::json listReply(const std::vector<dp::ServiceView>& services, uint64_t connTableSize,
+                         const char* version, const RatesOf& rates);
+// Key of a listed service / real server.
+StatsKey statsKey(const dp::ServiceView& service);
+StatsKey statsKey(const dp::ServiceView& service, const dp::ServerView& server);
 nlohmann::json connectionsReply(dp::Dataplane& dataplane);
 
 }  // namespace dplb::control

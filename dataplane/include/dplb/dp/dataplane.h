@@ -114,7 +114,9 @@ class Dataplane {
   void stop();
 
   // Hot path-safe configuration change of services and real servers; "" on
-  // success. A changed `dataplane` section is refused (needs a restart).
+  // success. Of the `dataplane` section only `timeouts` may change (workers
+  // apply them from each connection's next state change); any other change
+  // there is refused (needs a restart).
   std::string publish(const conf::Config& config);
 
   unsigned workerCount() const { return static_cast<unsigned>(workers_.size()); }

@@ -13,12 +13,24 @@
 // connection counts and its connections survive), its id and its generation;
 // a removed server's generation is bumped, which is how workers learn that
 // its connections have no destination any more (ConnTable::destAlive).
+//
+// Scheduler hand-over: a service whose scheduler, flags, mh table size and
+// server list (address, port, order) did not change keeps its per-worker
+// Scheduler instances (rr/wrr cursor, lblc/lblcr tables, mh table): the new
+// snapshot shares them with the old one (shared_ptr). That is safe because
+// worker w alone touches schedulers[w], through whichever snapshot it holds,
+// and the builder never calls into a handed-over instance (no addServer on a
+// running scheduler); the old snapshot only drops its references when it is
+// freed after the grace period. wrr, dh, sh and mh also need equal weights:
+// they cache tables derived from weights that only updateServer() (an owner
+// call) would refresh, so a weight change gives them fresh instances.
 
 #include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -57,7 +69,8 @@ struct ServiceRuntime {
   std::vector<RsRuntime> servers;  // config order
   // Scheduler pick result -> index into servers.
   std::unordered_map<const sched::RealServer*, uint32_t> indexOf;
-  std::vector<std::unique_ptr<sched::Scheduler>> schedulers;  // one per worker
+  // One per worker; shared with the previous snapshot when handed over.
+  std::vector<std::shared_ptr<sched::Scheduler>> schedulers;
 
   const RsRuntime* rsFor(const sched::RealServer* s) const {
     auto it = indexOf.find(s);
@@ -93,6 +106,9 @@ struct Snapshot {
   std::vector<sched::RealServer*> rsById;
   bool expireNodestConn = false;
   bool expireQuiescentTemplate = false;
+  // ipvsadm --set: workers apply these when they pick up a new snapshot;
+  // they take effect at each connection's next state change or re-arm.
+  ConnTimeouts connTimeouts;
   // Ids handed out by this build that were free before: the publisher clears
   // their per-worker counters before workers can see them (an id may have
   // belonged to a removed service or server).
@@ -154,6 +170,16 @@ class SnapshotBuilder {
   std::vector<uint32_t> generations_;  // by rs id
   std::vector<uint32_t> freeRsIds_;
   std::vector<uint32_t> freeServiceIds_;
+  // Per service key: what its schedulers were built for, and the instances.
+  struct SchedulerSet {
+    std::string kind;
+    uint32_t flags = 0;
+    uint32_t mhTableSize = 0;
+    std::vector<std::tuple<uint32_t, uint16_t, uint32_t>> servers;  // addr, port, weight
+    std::vector<std::shared_ptr<sched::Scheduler>> perWorker;
+  };
+  std::map<uint64_t, SchedulerSet> schedulerSets_;
+  static bool canHandOver(const SchedulerSet& running, const SchedulerSet& next);
   uint32_t nextRsId_ = 0;
   uint32_t nextServiceId_ = 0;
 };
