@@ -366,10 +366,41 @@ std::string formatStatus(const json& reply) {
   if (reply.contains("servers") && reply["servers"].is_array()) {
     out += "real servers:\n";
     for (const auto& s : reply["servers"]) {
-      appendf(out, "  %s %s -> %s %s\n", upper(s.value("protocol", std::string("tcp"))).c_str(),
+      appendf(out, "  %s %s -> %s %s", upper(s.value("protocol", std::string("tcp"))).c_str(),
               s.value("service", std::string("?")).c_str(),
               s.value("server", std::string("?")).c_str(),
               s.value("health", std::string("?")).c_str());
+      if (s.contains("check")) {
+        appendf(out, " %s", s.value("check", std::string("?")).c_str());
+      }
+      if (s.contains("weight")) {
+        if (s.value("removed", false)) {
+          appendf(out, " removed (weight %u)", s.value("configured_weight", 0U));
+        } else {
+          appendf(out, " weight %u/%u", s.value("weight", 0U), s.value("configured_weight", 0U));
+        }
+      }
+      if (s.contains("since_s")) {
+        appendf(out, " since %.0fs", s.value("since_s", 0.0));
+      }
+      if (s.contains("last")) {
+        appendf(out, " last %s %.1fms: %s", s.value("last", std::string("?")).c_str(),
+                s.value("latency_s", 0.0) * 1000, s.value("reason", std::string()).c_str());
+      }
+      out += '\n';
+    }
+  }
+  if (reply.contains("quorum") && reply["quorum"].is_array()) {
+    for (const auto& q : reply["quorum"]) {
+      if (!q.value("sorry", false)) {
+        continue;  // only the exceptional state is worth a line
+      }
+      appendf(out, "%s %s (%s): live weight %llu, quorum %u: sorry server active\n",
+              upper(q.value("protocol", std::string("tcp"))).c_str(),
+              q.value("service", std::string("?")).c_str(),
+              q.value("name", std::string("?")).c_str(),
+              static_cast<unsigned long long>(q.value("live_weight", uint64_t{0})),
+              q.value("quorum", 0U));
     }
   }
   return out;

@@ -441,6 +441,46 @@ nlohmann::json Daemon::statusReply() const {
                      {"tx_errors", p.txErrors}});
   }
   st["ports"] = ports;
+  // Per real server health and per service quorum (admin/PROTOCOL.md).
+  nlohmann::json servers = nlohmann::json::array();
+  for (const auto& h : serverHealth()) {
+    nlohmann::json s = {{"protocol", conf::toString(h.protocol)},
+                        {"service", h.vip.str() + ":" + std::to_string(h.vipPort)},
+                        {"name", h.service},
+                        {"server", h.addr.str() + ":" + std::to_string(h.port)},
+                        {"health", !h.checked ? "unchecked"
+                                   : h.up     ? "up"
+                                              : "down"},
+                        {"weight", h.weight},
+                        {"configured_weight", h.configuredWeight},
+                        {"removed", h.removed}};
+    if (h.checked) {
+      s["check"] = h.check;
+      s["since_s"] = h.sinceChangeSeconds;
+      s["transitions"] = h.transitions;
+      s["probes"] = h.probes;
+      if (h.lastOk) {
+        s["last"] = *h.lastOk ? "ok" : "fail";
+        s["reason"] = h.reason;
+        s["latency_s"] = h.lastLatencySeconds;
+      }
+      if (h.localEndpoints) {
+        s["local_endpoints"] = *h.localEndpoints;
+      }
+    }
+    servers.push_back(std::move(s));
+  }
+  st["servers"] = servers;
+  nlohmann::json quorum = nlohmann::json::array();
+  for (const auto& h : serviceHealth()) {
+    quorum.push_back({{"protocol", conf::toString(h.protocol)},
+                      {"service", h.vip.str() + ":" + std::to_string(h.port)},
+                      {"name", h.service},
+                      {"live_weight", h.liveWeight},
+                      {"quorum", h.quorum},
+                      {"sorry", h.sorryActive}});
+  }
+  st["quorum"] = quorum;
   return st;
 }
 

@@ -21,6 +21,7 @@
 #include "dplb/conf/loader.h"
 #include "dplb/control/admin_server.h"
 #include "dplb/control/daemon.h"
+#include "dplb/control/health_manager.h"
 #include "dplb/dp/dataplane.h"
 #include "dplb/dp/eal.h"
 
@@ -144,10 +145,31 @@ int runDaemon(const std::string& file, std::optional<LogLevel> levelOverride) {
     // Reloads come from SIGHUP (this thread) and the admin socket (its
     // thread); the Daemon serialises them.
     dplb::control::Daemon daemon(file, cfg, dataplane);
+    // Health checks: the manager's verdicts are the Daemon's overlay; a
+    // transition republishes from the manager's thread, never from inside a
+    // Daemon hook (those run with the Daemon's mutex held).
+    dplb::control::HealthManager::Options hcOptions;
+    hcOptions.republish = [&daemon] {
+      if (std::string err = daemon.republish(); !err.empty()) {
+        spdlog::error("health: publishing the new weights failed: {}", err);
+      }
+    };
+    dplb::control::HealthManager health(cfg, std::move(hcOptions));
+    daemon.setOverlay([&health](const dplb::conf::Config& base) { return health.overlay(base); });
+    daemon.setBaseListener([&health](const dplb::conf::Config& base) { health.setBase(base); });
+    daemon.setHealthSource([&health] { return health.serverHealth(); },
+                           [&health] { return health.serviceHealth(); });
+    // Quorum may already be short at start (a sorry server from the first
+    // second); publish base + overlay once before probing starts.
+    if (std::string err = daemon.republish(); !err.empty()) {
+      spdlog::error("health: publishing the initial weights failed: {}", err);
+    }
+    health.start();
     dplb::control::AdminServer admin;
     auto handler = [&](const nlohmann::json& req) { return daemon.handle(req); };
     if (std::string err = admin.start(cfg.admin.socket, handler); !err.empty()) {
       spdlog::critical("{}", err);
+      health.stop();
       dataplane.stop();
       dplb::dp::cleanupEal();
       return kExitInvalid;
@@ -185,6 +207,7 @@ int runDaemon(const std::string& file, std::optional<LogLevel> levelOverride) {
       break;
     }
     admin.stop();
+    health.stop();
     uint64_t rx = 0, tx = 0, conns = 0;
     for (unsigned w = 0; w < dataplane.workerCount(); ++w) {
       rx += dataplane.workerStats(w).rxPackets.get();
