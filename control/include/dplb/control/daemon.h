@@ -36,6 +36,7 @@ struct DaemonStats {
   bool lastReloadOk = true;
   double startUnixSeconds = 0;
   double uptimeSeconds = 0;
+  std::string metricsAddress;  // where /metrics is served ("" = off)
 };
 
 class Daemon {
@@ -65,6 +66,12 @@ class Daemon {
   std::string republish();
   // One admin request (admin/PROTOCOL.md).
   nlohmann::json handle(const nlohmann::json& request);
+
+  // The exposer's bound address, for `dplbadm --status`.
+  void setMetricsAddress(std::string address) {
+    std::lock_guard lock(mutex_);
+    stats_.metricsAddress = std::move(address);
+  }
 
   conf::Config base() const;
   DaemonStats stats() const;
