@@ -108,5 +108,23 @@ echo
 echo "\$ dplbadm -L -n --stats"
 "$BUILD_DIR/bin/dplbadm" --socket "$SOCK" -L -n --stats
 echo
+# /metrics of the live daemon (inside the lb namespace, on metrics.listen):
+# traffic, connections and health per service and real server; promtool (Debian
+# package prometheus) checks the whole scrape.
+METRICS_ADDR=$(sed -n 's|.*metrics on http://\([^/]*\)/metrics.*|\1|p' "$WORK/dplbd.log" | head -1)
+if [[ -n $METRICS_ADDR ]]; then
+  ns_exec lb curl -s --max-time 5 "http://$METRICS_ADDR/metrics" >"$WORK/metrics.txt"
+  echo "\$ curl -s http://$METRICS_ADDR/metrics | grep ...   ($(grep -vc '^#' "$WORK/metrics.txt") series)"
+  grep -E '^dplb_(service_connections_total|service_in_bytes_total|service_servers_up|real_server_connections_total|real_server_active_connections|real_server_inactive_connections|real_server_up|conn_table_entries|build_info)[{ ]' \
+    "$WORK/metrics.txt" | grep -E 'service="web"|conn_table|build_info' || true
+  grep -E '^dplb_drops_total\{.*\} [1-9]' "$WORK/metrics.txt" || true
+  echo "\$ promtool check metrics < scrape"
+  if command -v promtool >/dev/null 2>&1; then
+    promtool check metrics <"$WORK/metrics.txt" && echo "  promtool: no complaints"
+  else
+    echo "  (promtool not installed: Debian package prometheus)"
+  fi
+  echo
+fi
 ns_stop "$DPLBD" 100
 tail -1 "$WORK/dplbd.log"

@@ -13,10 +13,12 @@ PACKAGES=(
   # libraries
   libdpdk-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libssl-dev
   libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libpcap-dev
+  libpcap-dev libcivetweb-dev
   # runtime tools: dpdk (devbind and friends), openssl s_server, real servers and clients,
   # network namespaces, veth offload control, packet captures
   dpdk openssl python3 iproute2 ethtool curl netcat-openbsd tcpdump procps
+  # promtool (checks /metrics scrapes and the alerting rules)
+  prometheus
 )
 
 as_root() {

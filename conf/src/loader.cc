@@ -1524,6 +1524,24 @@ void ConfigReader::readAdmin(const Item& it, AdminConfig& admin) {
   }
 }
 
+namespace {
+
+// Like Endpoint::parse, but port 0 is allowed: the kernel picks a free port
+// and dplbd logs (and `dplbadm --status` shows) the bound address, so tests
+// never race for a port.
+std::optional<Endpoint> parseListenEndpoint(std::string_view text, std::string* why) {
+  if (text.ends_with(":0")) {
+    auto addr = Ipv4::parse(text.substr(0, text.size() - 2), why);
+    if (!addr) {
+      return std::nullopt;
+    }
+    return Endpoint{*addr, 0};
+  }
+  return Endpoint::parse(text, why);
+}
+
+}  // namespace
+
 void ConfigReader::readMetrics(const Item& it, MetricsConfig& metrics) {
   MapReader m(r_, it, {"listen"}, true);
   if (const Item* l = m.get("listen")) {
@@ -1532,7 +1550,7 @@ void ConfigReader::readMetrics(const Item& it, MetricsConfig& metrics) {
     } else if (auto ep = r_.parsed<Endpoint>(*l,
                                              "an address:port like 127.0.0.1:9550 (or \"\" "
                                              "for no metrics)",
-                                             &Endpoint::parse)) {
+                                             &parseListenEndpoint)) {
       metrics.listen = *ep;
     }
   }

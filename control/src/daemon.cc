@@ -413,6 +413,7 @@ nlohmann::json Daemon::statusReply() const {
   st["conns"] = dataplane_.connCount();
   st["conn_table_size"] = dataplane_.connCapacity();
   st["reloads"] = {{"ok", ds.reloadSuccesses}, {"failed", ds.reloadFailures}};
+  st["metrics"] = ds.metricsAddress;
   uint64_t rx = 0, tx = 0;
   for (unsigned w = 0; w < dataplane_.workerCount(); ++w) {
     rx += dataplane_.workerStats(w).rxPackets.get();

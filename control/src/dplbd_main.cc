@@ -24,6 +24,8 @@
 #include "dplb/control/health_manager.h"
 #include "dplb/dp/dataplane.h"
 #include "dplb/dp/eal.h"
+#include "dplb/metrics/collector.h"
+#include "dplb/metrics/exposer.h"
 
 #ifndef DPLB_VERSION
 #define DPLB_VERSION "unknown"
@@ -175,6 +177,20 @@ int runDaemon(const std::string& file, std::optional<LogLevel> levelOverride) {
       return kExitInvalid;
     }
     spdlog::info("admin socket {}", cfg.admin.socket);
+    dplb::metrics::Exposer metrics;
+    if (cfg.metrics.listen) {
+      auto render = [&daemon] { return dplb::metrics::scrape(daemon); };
+      if (std::string err = metrics.start(*cfg.metrics.listen, render); !err.empty()) {
+        spdlog::critical("{}", err);
+        admin.stop();
+        health.stop();
+        dataplane.stop();
+        dplb::dp::cleanupEal();
+        return kExitInvalid;
+      }
+      daemon.setMetricsAddress(metrics.boundAddress());
+      spdlog::info("metrics on http://{}/metrics", metrics.boundAddress());
+    }
 
     // The main thread waits for signals and runs the rate estimators' 2 s
     // tick (IPVS's estimation timer) between them.
@@ -207,6 +223,7 @@ int runDaemon(const std::string& file, std::optional<LogLevel> levelOverride) {
       break;
     }
     admin.stop();
+    metrics.stop();
     health.stop();
     uint64_t rx = 0, tx = 0, conns = 0;
     for (unsigned w = 0; w < dataplane.workerCount(); ++w) {

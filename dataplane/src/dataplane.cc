@@ -270,6 +270,10 @@ const WorkerStats& Dataplane::workerStats(unsigned i) const {
   return workers_[i]->stats();
 }
 
+uint32_t Dataplane::neighbourEntries(unsigned i) const {
+  return workers_[i]->neighbourEntries();
+}
+
 std::vector<PortCounters> Dataplane::portCounters() const {
   std::vector<PortCounters> out;
   for (const auto& p : ports_.ports()) {

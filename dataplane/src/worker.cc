@@ -434,6 +434,12 @@ void Worker::neighbourHousekeeping() {
       neighbours_.erase(&e);
     }
   }
+  // Counted apart from the loop above: erase() moves entries back.
+  uint32_t inUse = 0;
+  for (const auto& e : neighbours_) {
+    inUse += e.state != State::kFree ? 1 : 0;
+  }
+  neighbourCount_.store(inUse, std::memory_order_relaxed);
 }
 
 void Worker::route(rte_mbuf* m, uint32_t dst) {

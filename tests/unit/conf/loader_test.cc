@@ -423,6 +423,15 @@ logging: {}
   EXPECT_EQ(c.logging.level, LogLevel::Info);
 }
 
+// Port 0 lets the kernel choose a free port (tests read the bound address
+// from dplbd's log or `dplbadm --status`).
+TEST(LoaderTest, MetricsListenAcceptsPortZero) {
+  const Config c = mustLoad(DP "metrics: {listen: 127.0.0.1:0}\n");
+  ASSERT_TRUE(c.metrics.listen);
+  EXPECT_EQ(c.metrics.listen->port, 0);
+  EXPECT_EQ(c.metrics.listen->str(), "127.0.0.1:0");
+}
+
 TEST(LoaderTest, SchedulerFlagsInIpvsadmCommaForm) {
   const Config c = mustLoad(DP R"(services:
   - {name: s, vip: 10.0.0.100, port: 80, scheduler: sh, scheduler_flags: "sh-fallback,sh-port"}

@@ -46,6 +46,7 @@ struct DaemonStats {
   bool lastReloadOk = true;
   double startUnixSeconds = 0;
   double uptimeSeconds = 0;
+  std::string metricsAddress;  // where /metrics is served ("" = off)
 };
 
 class Daemon {
@@ -77,6 +78,12 @@ class Daemon {
   nlohmann::json handle(const nlohmann::json& request);
   // One estimation tick for `--rate`; every RateEstimator::kInterval.
   void tickRates();
+
+  // The exposer's bound address, for `dplbadm --status`.
+  void setMetricsAddress(std::string address) {
+    std::lock_guard lock(mutex_);
+    stats_.metricsAddress = std::move(address);
+  }
 
   conf::Config base() const;
   DaemonStats stats() const;

@@ -130,6 +130,8 @@ class Dataplane {
   TrafficTotals realServerTotals(uint32_t vip, uint16_t port, L4Proto proto, uint32_t rsAddr,
                                  uint16_t rsPort) const;
   const WorkerStats& workerStats(unsigned i) const;
+  // Worker i's neighbour (ARP) table entries in use; every worker keeps a copy.
+  uint32_t neighbourEntries(unsigned i) const;
   std::vector<PortCounters> portCounters() const;
   std::vector<ServiceView> listServices() const;
   // Connection entries all workers can hold (ipvsadm's "size").

@@ -59,6 +59,8 @@ class Worker final : private ConnExpirySink {
   void resetServiceStats(uint32_t id) { resetTraffic(serviceStats_[id]); }
   void resetRsStats(uint32_t id) { resetTraffic(rsStats_[id]); }
   uint32_t connCount() const { return connCount_.load(std::memory_order_relaxed); }
+  // Neighbour table entries in use, as of the last housekeeping (100 ms).
+  uint32_t neighbourEntries() const { return neighbourCount_.load(std::memory_order_relaxed); }
 
   // Control plane: copy the connection table at the worker's next loop (or
   // directly when the worker is not launched).
@@ -144,6 +146,7 @@ class Worker final : private ConnExpirySink {
   std::unique_ptr<TrafficStats[]> serviceStats_;
   std::unique_ptr<TrafficStats[]> rsStats_;
   std::atomic<uint32_t> connCount_{0};
+  std::atomic<uint32_t> neighbourCount_{0};
   std::atomic<bool> dumpRequested_{false};
   std::atomic<bool> dumpDone_{false};
   std::vector<ConnInfo> dump_;
