@@ -16,7 +16,7 @@ PACKAGES=(
   libpcap-dev libcivetweb-dev
   # runtime tools: dpdk (devbind and friends), openssl s_server, real servers and clients,
   # network namespaces, veth offload control, packet captures
-  dpdk openssl python3 iproute2 ethtool curl netcat-openbsd tcpdump procps
+  dpdk openssl python3 iproute2 ethtool curl netcat-openbsd tcpdump procps iputils-ping
   # promtool (checks /metrics scrapes and the alerting rules)
   prometheus
 )

@@ -668,7 +668,8 @@ Config ConfigReader::read(const YAML::Node& root, Pos rootPos) {
 void ConfigReader::readDataplane(const Item& it, DataplaneConfig& dp) {
   MapReader m(r_, it,
               {"lcores", "eal_args", "idle_sleep", "ports", "routes", "neighbours", "conn_table",
-               "timeouts", "exception_path", "expire_nodest_conn", "expire_quiescent_template"},
+               "reassembly", "timeouts", "exception_path", "expire_nodest_conn",
+               "expire_quiescent_template"},
               false);
   if (!m.valid()) {
     return;
@@ -765,6 +766,13 @@ void ConfigReader::readDataplane(const Item& it, DataplaneConfig& dp) {
     MapReader cm(r_, *ct, {"capacity"}, true);
     // Upper bound: 2^28 entries is already tens of GB per worker.
     setU32(cm, "capacity", dp.connTable.capacity, 1, 1u << 28);
+  }
+  if (const Item* ra = m.get("reassembly")) {
+    MapReader rm(r_, *ra, {"max_flows", "timeout"}, false);
+    // Each flow may pin 8 packet buffers: 2^20 flows is already ~18 GB.
+    setU32(rm, "max_flows", dp.reassembly.maxFlows, 1, 1u << 20);
+    setDuration(rm, "timeout", dp.reassembly.timeout, std::chrono::seconds(1),
+                std::chrono::seconds(120));
   }
   if (const Item* t = m.get("timeouts")) {
     readTimeouts(*t, dp.timeouts);

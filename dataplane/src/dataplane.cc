@@ -3,6 +3,7 @@
 #include <rte_cycles.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
+#include <rte_ip_frag.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
@@ -93,11 +94,40 @@ std::string Dataplane::start(const conf::Config& config, const DataplaneOptions&
   sh.hashSeed = rte_rand();
   sh.idleSleepUs = config.dataplane.idleSleep.count();
 
-  if (std::string err = ports_.open(config.dataplane, sh.workers); !err.empty()) {
+  // Every reassembly slot may hold up to RTE_LIBRTE_IP_FRAG_MAX_FRAG fragments.
+  const unsigned reassemblyMbufs =
+      config.dataplane.reassembly.maxFlows * RTE_LIBRTE_IP_FRAG_MAX_FRAG * sh.workers;
+  const unsigned extra =
+      KernelInterfaces::mbufsNeeded(config.dataplane, sh.workers) + reassemblyMbufs;
+  if (std::string err = ports_.open(config.dataplane, sh.workers, extra); !err.empty()) {
     return err;
   }
   sh.ports = ports_.ports();
   sh.pool = ports_.pool();
+  sh.reassemblyMaxFlows = config.dataplane.reassembly.maxFlows;
+  sh.reassemblyTimeoutNs = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(config.dataplane.reassembly.timeout)
+          .count());
+  // A reassembled datagram has at most RTE_LIBRTE_IP_FRAG_MAX_FRAG fragments
+  // of at most the largest MTU; buffers are in flight only between
+  // reassembly and transmit (or re-fragmentation), so a few per worker.
+  uint16_t maxMtu = 0;
+  for (const auto& p : config.dataplane.ports) {
+    maxMtu = std::max(maxMtu, p.mtu);
+  }
+  const uint32_t room = std::min<uint32_t>(
+      UINT16_MAX, uint32_t{maxMtu} * RTE_LIBRTE_IP_FRAG_MAX_FRAG + RTE_PKTMBUF_HEADROOM + 64);
+  sh.reassemblyPool =
+      rte_pktmbuf_pool_create("dplb_reasm", 64 + 64 * sh.workers, 16, 0,
+                              static_cast<uint16_t>(room), static_cast<int>(rte_socket_id()));
+  if (sh.reassemblyPool == nullptr) {
+    std::string err = fmt::format("dataplane: cannot create the reassembly buffer pool: {}",
+                                  rte_strerror(rte_errno));
+    stop();
+    return err;
+  }
+  kernel_.open(config.dataplane, sh.ports, sh.pool, sh.workers);
+  sh.taps = kernel_.taps();
 
   // RCU: one reader thread id per worker.
   size_t sz = rte_rcu_qsbr_get_memsize(sh.workers);
@@ -157,6 +187,9 @@ std::string Dataplane::start(const conf::Config& config, const DataplaneOptions&
     }
   } catch (const std::exception& e) {
     stop();
+    if (std::string_view(e.what()).rfind("dataplane.", 0) == 0) {
+      return e.what();
+    }
     return fmt::format("dataplane.conn_table.capacity: cannot allocate {} entries per worker: {}",
                        capacity, e.what());
   }
@@ -247,9 +280,16 @@ void Dataplane::stop() {
   sh.arpLearn.clear();
   delete sh.snapshot.exchange(nullptr);
   builder_.reset();
+  // The TAPs hold buffers of the pool the ports close frees.
+  kernel_.close();
+  sh.taps.clear();
   ports_.close();
   sh.ports.clear();
   sh.pool = nullptr;
+  if (sh.reassemblyPool != nullptr) {
+    rte_mempool_free(sh.reassemblyPool);
+    sh.reassemblyPool = nullptr;
+  }
   if (sh.rcu != nullptr) {
     rte_free(sh.rcu);
     sh.rcu = nullptr;

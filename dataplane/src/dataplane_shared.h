@@ -21,6 +21,12 @@ struct Dataplane::Shared {
   std::vector<rte_ring*> arpLearn;
   std::vector<PortInfo> ports;
   rte_mempool* pool = nullptr;
+  // By port index: DPDK port id of its kernel interface (TAP), or -1.
+  std::vector<int> taps;
+  // Single-segment buffers big enough for a reassembled datagram.
+  rte_mempool* reassemblyPool = nullptr;
+  uint32_t reassemblyMaxFlows = 1024;
+  uint64_t reassemblyTimeoutNs = 5'000'000'000;
   ClockFn clock;
   ConnTimeouts connTimeouts;
   uint64_t hashSeed = 0;

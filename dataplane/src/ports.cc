@@ -40,7 +40,7 @@ int PortSet::indexOf(uint16_t portId) const {
   return -1;
 }
 
-std::string PortSet::open(const conf::DataplaneConfig& dp, unsigned workers) {
+std::string PortSet::open(const conf::DataplaneConfig& dp, unsigned workers, unsigned extraMbufs) {
   close();
   // Enough buffers for every rx and tx ring, the per-lcore caches, the
   // handoff rings and tx buffers, and packets parked waiting for ARP.
@@ -48,7 +48,7 @@ std::string PortSet::open(const conf::DataplaneConfig& dp, unsigned workers) {
   // 4096-entry handoff ring per ordered pair of workers, 512 parked packets
   // per worker (worker.cc), generated packets and slack.
   unsigned n = perPort * static_cast<unsigned>(dp.ports.size()) + workers * workers * 4096 +
-               workers * 512 + 8192 + kMbufCache * (rte_lcore_count() + 1);
+               workers * 512 + 8192 + kMbufCache * (rte_lcore_count() + 1) + extraMbufs;
   pool_ = rte_pktmbuf_pool_create("dplb_mbufs", n, kMbufCache, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
                                   static_cast<int>(rte_socket_id()));
   if (pool_ == nullptr) {
@@ -134,7 +134,10 @@ std::string PortSet::openOne(const conf::Port& p, size_t index, unsigned workers
   if (p.mac) {
     rte_ether_addr mac;
     std::memcpy(mac.addr_bytes, p.mac->bytes.data(), 6);
-    if (int rc = rte_eth_dev_default_mac_addr_set(portId, &mac); rc != 0) {
+    // Virtual PMDs without a MAC of their own (ring, pcap) cannot take one:
+    // like the MTU, it is then applied in software only (the workers match
+    // and write it; such ports deliver every frame anyway).
+    if (int rc = rte_eth_dev_default_mac_addr_set(portId, &mac); rc != 0 && rc != -ENOTSUP) {
       return fmt::format("{}.mac: cannot set {} on \"{}\": {}", key, p.mac->str(), p.device,
                          rte_strerror(-rc));
     }
@@ -155,6 +158,9 @@ std::string PortSet::openOne(const conf::Port& p, size_t index, unsigned workers
   out.rxQueues = rxq;
   out.txQueues = txq;
   rte_eth_macaddr_get(portId, &out.mac);
+  if (p.mac) {
+    std::memcpy(out.mac.addr_bytes, p.mac->bytes.data(), 6);
+  }
   return {};
 }
 

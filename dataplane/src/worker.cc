@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstring>
 #include <iterator>
+#include <stdexcept>
 #include <thread>
 
 #include "dataplane_shared.h"
@@ -90,14 +91,40 @@ Worker::Worker(Dataplane::Shared& shared, unsigned index, uint32_t connCapacity,
         return c;
       }()),
       tx_(shared.ports.size()),
+      kernelTx_(shared.ports.size()),
+      deathRow_(std::make_unique<rte_ip_frag_death_row>()),
       serviceStats_(new TrafficStats[kMaxServices]),
       rsStats_(new TrafficStats[kMaxRealServers]) {
   nowNs_ = nowNs;
   lastHousekeepingNs_ = nowNs;
   icmpTokensNs_ = nowNs;
+  deathRow_->cnt = 0;
+  for (int t : shared.taps) {
+    anyKernel_ = anyKernel_ || t >= 0;
+  }
+  // Four slots per bucket and as many buckets as flows: with librte_ip_frag's
+  // two-choice hashing a fragment sees 8 candidate slots in a table 4x the
+  // bound, so "full" means max_flows datagrams are really in progress. The
+  // table's clock is the worker's (nanoseconds), so its "cycles" are ns.
+  fragTable_ = rte_ip_frag_table_create(shared.reassemblyMaxFlows, 4, shared.reassemblyMaxFlows,
+                                        shared.reassemblyTimeoutNs, SOCKET_ID_ANY);
+  if (fragTable_ == nullptr) {
+    throw std::runtime_error(
+        "dataplane.reassembly.max_flows: cannot allocate the reassembly table");
+  }
 }
 
 Worker::~Worker() {
+  if (fragTable_ != nullptr) {
+    rte_ip_frag_table_destroy(fragTable_);  // frees the fragments it holds
+  }
+  rte_ip_frag_free_death_row(deathRow_.get(), 0);
+  for (auto& t : kernelTx_) {
+    for (uint16_t i = 0; i < t.count; ++i) {
+      rte_pktmbuf_free(t.pkts[i]);
+    }
+    t.count = 0;
+  }
   for (auto& e : neighbours_) {
     for (uint8_t i = 0; i < e.pendingCount; ++i) {
       rte_pktmbuf_free(e.pending[i]);
@@ -188,12 +215,16 @@ unsigned Worker::iteration() {
       }
       handled += n;
     }
+    if (anyKernel_) {
+      handled += pollKernel();
+    }
     handled += drainHandoff();
     AdvanceResult r = conns_.advance(nowNs_, kExpiryBudget, *this);
     stats_.expiredConns.add(r.expired);
     if (nowNs_ - lastHousekeepingNs_ >= kHousekeepingNs) {
       lastHousekeepingNs_ = nowNs_;
       neighbourHousekeeping();
+      expireFragments();
     }
     flushTx();
   }
@@ -279,7 +310,17 @@ void Worker::process(RxItem& it, int rxPort, bool handedOff) {
   rte_mbuf* m = it.m;
   pkt::PacketView& v = it.v;
   if (!it.result) {
-    dropPacket(m, it.result.reason);
+    // Not IPv4/ARP (IPv6, LLDP...) for our MAC, or an IP protocol dplb does
+    // not handle for the host's addresses: the kernel's business.
+    const DropReason r = it.result.reason;
+    if (anyKernel_ && rxPort >= 0 && shared_.taps[rxPort] >= 0 &&
+        ((r == DropReason::kUnsupportedEthertype &&
+          (v.eth()->dst.isMulticast() || v.eth()->dst == snap_->ports[rxPort].mac)) ||
+         (r == DropReason::kUnsupportedIpProtocol && forHost(v)))) {
+      toKernel(m, rxPort);
+      return;
+    }
+    dropPacket(m, r);
     return;
   }
   if (rxPort < 0) {
@@ -346,7 +387,14 @@ void Worker::handleArp(rte_mbuf* m, pkt::PacketView& v, int rxPort, bool learnOn
   const bool forUs = v.arpOp == pkt::kArpOpRequest && v.arpTpa != v.arpSpa &&
                      (snap_->localPort(v.arpTpa) == rxPort || snap_->vips.count(v.arpTpa) != 0);
   if (!forUs) {
-    rte_pktmbuf_free(m);
+    // Replies, gratuitous ARP, requests for others: the kernel learns its
+    // neighbours from them. Requests for our addresses are answered by dplb
+    // alone, so the wire sees one answer.
+    if (shared_.taps[rxPort] >= 0) {
+      toKernel(m, rxPort);
+    } else {
+      rte_pktmbuf_free(m);
+    }
     return;
   }
   // Turn the request into the reply in place.
@@ -506,38 +554,223 @@ void Worker::flushTx() {
     stats_.txBytes.add(bytes);
     t.count = 0;
   }
+  if (!anyKernel_) {
+    return;
+  }
+  for (size_t p = 0; p < kernelTx_.size(); ++p) {
+    auto& t = kernelTx_[p];
+    if (t.count == 0) {
+      continue;
+    }
+    const auto tap = static_cast<uint16_t>(shared_.taps[p]);
+    uint16_t sent = rte_eth_tx_burst(tap, static_cast<uint16_t>(index_), t.pkts, t.count);
+    for (uint16_t i = sent; i < t.count; ++i) {
+      dropPacket(t.pkts[i], DropReason::kExceptionPathFull);
+    }
+    stats_.toKernel.add(sent);
+    t.count = 0;
+  }
+}
+
+void Worker::toKernel(rte_mbuf* m, int port) {
+  if (shared_.taps[port] < 0) {
+    dropPacket(m, DropReason::kExceptionPathOff);
+    return;
+  }
+  auto& t = kernelTx_[port];
+  t.pkts[t.count++] = m;
+  if (t.count == kBurst) {
+    flushTx();
+  }
+}
+
+unsigned Worker::pollKernel() {
+  unsigned handled = 0;
+  rte_mbuf* pkts[kBurst];
+  for (size_t p = 0; p < shared_.taps.size(); ++p) {
+    if (shared_.taps[p] < 0) {
+      continue;
+    }
+    const uint16_t n = rte_eth_rx_burst(static_cast<uint16_t>(shared_.taps[p]),
+                                        static_cast<uint16_t>(index_), pkts, kBurst);
+    stats_.fromKernel.add(n);
+    for (uint16_t i = 0; i < n; ++i) {
+      enqueueTx(static_cast<int>(p), pkts[i]);  // unchanged: the kernel did its own ARP
+    }
+    handled += n;
+  }
+  return handled;
+}
+
+bool Worker::kernelTakes(const rte_mbuf* m, const pkt::PacketView& v) const {
+  return anyKernel_ && shared_.taps[m->hash.usr] >= 0 && forHost(v);
+}
+
+bool Worker::forHost(const pkt::PacketView& v) const {
+  // 224/4 multicast, 240/4 reserved and the limited broadcast.
+  if (v.dstAddr >= 0xE0000000u) {
+    return true;
+  }
+  return snap_->localPort(v.dstAddr) >= 0 && snap_->vips.count(v.dstAddr) == 0;
+}
+
+void Worker::handleFragment(rte_mbuf* m, pkt::PacketView& v) {
+  if (kernelTakes(m, v)) {
+    // The host's own traffic: the kernel reassembles it.
+    toKernel(m, static_cast<int>(m->hash.usr));
+    return;
+  }
+  // All fragments of a datagram share (source, id): they meet at one worker
+  // whatever queue they arrived on.
+  const unsigned owner = ownerOf(v.srcAddr, v.ipId, shared_.workers);
+  if (owner != index_) {
+    handOff(m, owner);
+    return;
+  }
+  rte_mbuf* whole = reassemble(m, v);
+  if (whole == nullptr) {
+    return;
+  }
+  RxItem item;
+  prepare(whole, item, true);  // its fragments were counted as received
+  if (!item.result) {
+    dropPacket(whole, item.result.reason);
+    return;
+  }
+  // Not a fragment any more: no recursion. The owner check inside may hand
+  // the datagram on to its connection's worker.
+  handleIpv4(whole, item.v, item.hash, false);
+}
+
+void Worker::buryFragments(DropReason r) {
+  const uint32_t n = deathRow_->cnt;
+  if (n != 0) {
+    stats_.drops[pkt::dropReasonIndex(r)].add(n);
+    rte_ip_frag_free_death_row(deathRow_.get(), 0);
+  }
+}
+
+void Worker::expireFragments() {
+  // del_expired stops early when the death row has no room; each round frees
+  // it, so every round removes at least one datagram or ends the loop.
+  for (;;) {
+    // Experimental in DPDK 22.11 (stable since 23.x), the only way to age
+    // the table without a new fragment arriving.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    rte_ip_frag_table_del_expired_entries(fragTable_, deathRow_.get(), nowNs_);
+#pragma GCC diagnostic pop
+    if (deathRow_->cnt == 0) {
+      return;
+    }
+    buryFragments(DropReason::kReassemblyTimeout);
+  }
+}
+
+rte_mbuf* Worker::reassemble(rte_mbuf* m, const pkt::PacketView& v) {
+  stats_.fragmentsIn.add();
+  const uint32_t dataLen = v.ipTotalLen - v.ipHeaderLen;
+  // RFC 791: every fragment but the last carries a multiple of 8 bytes.
+  if (dataLen == 0 || (v.moreFragments && dataLen % 8 != 0)) {
+    dropPacket(m, DropReason::kReassemblyBadFragment);
+    return nullptr;
+  }
+  if (uint32_t{v.fragOffset} + v.ipTotalLen > 0xFFFF) {
+    dropPacket(m, DropReason::kReassemblyTooLarge);
+    return nullptr;
+  }
+  // librte_ip_frag takes the buffer's length as the fragment's: no padding.
+  if (rte_pktmbuf_pkt_len(m) > v.ipEnd()) {
+    rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - v.ipEnd()));
+  }
+  m->l2_len = v.l3Offset;
+  m->l3_len = v.ipHeaderLen;
+  // Stale datagrams go first, so whatever lands on the death row below is
+  // due to this fragment.
+  expireFragments();
+  rte_mbuf* whole = rte_ipv4_frag_reassemble_packet(fragTable_, deathRow_.get(), m, nowNs_,
+                                                    reinterpret_cast<rte_ipv4_hdr*>(v.l3()));
+  // A datagram's first fragment never fails on its own: a lone victim means
+  // no slot was free; more mean the datagram's fragments disagreed
+  // (overlap, duplicate, hole, more than 8 fragments) and were all dropped.
+  if (deathRow_->cnt != 0) {
+    buryFragments(deathRow_->cnt == 1 && whole == nullptr ? DropReason::kReassemblyTableFull
+                                                          : DropReason::kReassemblyOverlap);
+  }
+  if (whole == nullptr) {
+    return nullptr;
+  }
+  const uint16_t l2 = whole->l2_len;  // of the first fragment
+  if (whole->nb_segs > 1) {
+    const uint32_t len = rte_pktmbuf_pkt_len(whole);
+    if (len - rte_pktmbuf_data_len(whole) <= rte_pktmbuf_tailroom(whole)) {
+      rte_pktmbuf_linearize(whole);  // fits the first buffer: cannot fail
+    } else {
+      const uint16_t segs = whole->nb_segs;
+      rte_mbuf* flat = rte_pktmbuf_alloc(shared_.reassemblyPool);
+      if (flat == nullptr || rte_pktmbuf_tailroom(flat) < len) {
+        const DropReason r =
+            flat == nullptr ? DropReason::kMbufAllocFailed : DropReason::kReassemblyTooLarge;
+        stats_.drops[pkt::dropReasonIndex(r)].add(segs);
+        rte_pktmbuf_free(flat);
+        rte_pktmbuf_free(whole);
+        return nullptr;
+      }
+      auto* out = rte_pktmbuf_mtod(flat, uint8_t*);
+      for (const rte_mbuf* seg = whole; seg != nullptr; seg = seg->next) {
+        std::memcpy(out, rte_pktmbuf_mtod(seg, const uint8_t*), seg->data_len);
+        out += seg->data_len;
+      }
+      rte_pktmbuf_append(flat, static_cast<uint16_t>(len));
+      flat->hash.usr = whole->hash.usr;  // the receiving port
+      rte_pktmbuf_free(whole);
+      whole = flat;
+    }
+  }
+  // librte_ip_frag fixed length and flags but left the checksum zero.
+  auto* ip = rte_pktmbuf_mtod_offset(whole, pkt::Ipv4Header*, l2);
+  ip->checksum.set(pkt::ipv4HeaderChecksum(reinterpret_cast<const uint8_t*>(ip), ip->headerLen()));
+  whole->ol_flags = 0;
+  stats_.datagramsReassembled.add();
+  return whole;
 }
 
 void Worker::handleIpv4(rte_mbuf* m, pkt::PacketView& v, uint64_t hash, bool handedOff) {
   const L4Proto proto = l4Of(v.proto);
-  const bool toVip = snap_->vips.count(v.dstAddr) != 0;
-  if (v.isFragment() && v.hasL4 && proto != L4Proto::kIcmp) {
-    // The later fragments carry no ports and could not follow: until VIP
-    // traffic is reassembled, the first one is not forwarded alone either.
-    dropPacket(m, DropReason::kFragmentNotReassembled);
+  if (v.isFragment()) {
+    // Ports are in the first fragment only: reassemble, then decide.
+    handleFragment(m, v);
     return;
   }
-  if (proto == L4Proto::kIcmp && v.hasL4 && v.icmpType == pkt::kIcmpEchoRequest &&
+  const bool toVip = snap_->vips.count(v.dstAddr) != 0;
+  if (proto == L4Proto::kIcmp && v.icmpType == pkt::kIcmpEchoRequest &&
       (toVip || snap_->localPort(v.dstAddr) >= 0)) {
-    // Echo requests to a VIP or a port address are answered here.
+    // Echo requests to a VIP or a port address are answered here. A
+    // reassembled request may need its reply fragmented (same size).
+    uint16_t fragmentTo = 0;
+    if (!checkMtu(m, v, v.srcAddr, &fragmentTo)) {
+      return;
+    }
     pkt::Verdict verdict = pkt::echoReplyInPlace(v);
     if (!verdict.forwarded()) {
       dropPacket(m, verdict.reason);
       return;
     }
     stats_.echoReplies.add();
-    route(m, v.dstAddr);  // the reply goes back to the requester
+    emit(m, v, v.dstAddr, fragmentTo);  // the reply goes back to the requester
     return;
   }
-  if (proto == L4Proto::kIcmp && v.hasL4 && !v.isFragment() &&
-      pkt::isRelatedIcmpError(v.icmpType)) {
+  if (proto == L4Proto::kIcmp && pkt::isRelatedIcmpError(v.icmpType)) {
     handleIcmpError(m, v, handedOff);
     return;
   }
-  if (!v.hasL4 || proto == L4Proto::kIcmp) {
-    // Other ICMP and non-first fragments (reassembly comes with the TUN
-    // issue) are counted, never forwarded blindly.
-    dropPacket(m, v.hasL4 ? DropReason::kIcmpUnsupported : DropReason::kFragmentWithoutConn);
+  if (proto == L4Proto::kIcmp) {
+    // Other ICMP (echo replies to the host's pings, ...) is the host's.
+    if (kernelTakes(m, v)) {
+      toKernel(m, static_cast<int>(m->hash.usr));
+    } else {
+      dropPacket(m, DropReason::kIcmpUnsupported);
+    }
     return;
   }
   const FiveTuple tuple{v.srcAddr, v.dstAddr, v.srcPort, v.dstPort, proto};
@@ -564,8 +797,13 @@ void Worker::handleIpv4(rte_mbuf* m, pkt::PacketView& v, uint64_t hash, bool han
   }
   LookupResult lr = conns_.lookupHashed(tuple, hash);
   if (!lr.hit() || lr.dir != Direction::kOut) {
-    dropPacket(m, snap_->localPort(v.dstAddr) >= 0 ? DropReason::kExceptionPathOff
-                                                   : DropReason::kNotForUs);
+    // No connection of ours: the host's own traffic goes to its kernel.
+    if (kernelTakes(m, v)) {
+      toKernel(m, static_cast<int>(m->hash.usr));
+    } else {
+      dropPacket(m, snap_->localPort(v.dstAddr) >= 0 ? DropReason::kExceptionPathOff
+                                                     : DropReason::kNotForUs);
+    }
     return;
   }
   outbound(m, v, lr.id);
@@ -875,7 +1113,11 @@ void Worker::handleIcmpError(rte_mbuf* m, pkt::PacketView& v, bool handedOff) {
     return;
   }
   if (!e.hasPorts || (e.proto != pkt::kIpProtoTcp && e.proto != pkt::kIpProtoUdp)) {
-    dropPacket(m, DropReason::kIcmpNoConn);
+    if (kernelTakes(m, v)) {
+      toKernel(m, static_cast<int>(m->hash.usr));  // e.g. about the host's own pings
+    } else {
+      dropPacket(m, DropReason::kIcmpNoConn);
+    }
     return;
   }
   const FiveTuple reversed{e.dstAddr, e.srcAddr, e.dstPort, e.srcPort, l4Of(e.proto)};
@@ -890,7 +1132,12 @@ void Worker::handleIcmpError(rte_mbuf* m, pkt::PacketView& v, bool handedOff) {
   }
   LookupResult lr = conns_.lookup(reversed);
   if (!lr.hit() || !conns_.destAlive(lr.id, snap_->destGenerations)) {
-    dropPacket(m, DropReason::kIcmpNoConn);
+    // Path-MTU and unreachable errors about the host's own connections.
+    if (!lr.hit() && kernelTakes(m, v)) {
+      toKernel(m, static_cast<int>(m->hash.usr));
+    } else {
+      dropPacket(m, DropReason::kIcmpNoConn);
+    }
     return;
   }
   const Conn& c = conns_.conn(lr.id);

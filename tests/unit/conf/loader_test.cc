@@ -57,6 +57,8 @@ TEST(LoaderTest, MinimalConfigGetsEveryDefault) {
   EXPECT_TRUE(dp.routes.empty());
   EXPECT_TRUE(dp.neighbours.empty());
   EXPECT_EQ(dp.connTable.capacity, 262144u);
+  EXPECT_EQ(dp.reassembly.maxFlows, 1024u);
+  EXPECT_EQ(dp.reassembly.timeout, 5s);
   EXPECT_TRUE(dp.exceptionPath);
   EXPECT_FALSE(dp.expireNodestConn);
   EXPECT_FALSE(dp.expireQuiescentTemplate);
@@ -166,6 +168,7 @@ TEST(LoaderTest, EveryKeyIsRead) {
   neighbours:
     - {ip: 10.1.0.11, mac: "02:00:00:00:01:0b"}
   conn_table: {capacity: 4096}
+  reassembly: {max_flows: 64, timeout: 2s}
   timeouts: {tcp_none: 3s, tcp_established: 1h, tcp_syn_sent: 1m, tcp_syn_recv: 30,
              tcp_fin_wait: 90s, tcp_time_wait: 1m, tcp_close: 5s, tcp_close_wait: 30s,
              tcp_last_ack: 20s, tcp_listen: 1m, tcp_synack: 1m, udp: 2m, icmp: 10s}
@@ -229,6 +232,8 @@ logging: {level: debug}
   EXPECT_EQ(dp.neighbours[0].port, "lan0");
   EXPECT_EQ(dp.neighbours[0].mac.str(), "02:00:00:00:01:0b");
   EXPECT_EQ(dp.connTable.capacity, 4096u);
+  EXPECT_EQ(dp.reassembly.maxFlows, 64u);
+  EXPECT_EQ(dp.reassembly.timeout, 2s);
   EXPECT_EQ(dp.timeouts.tcpNone, 3s);
   EXPECT_EQ(dp.timeouts.tcpEstablished, 1h);
   EXPECT_EQ(dp.timeouts.tcpSynRecv, 30s);  // plain integer = seconds

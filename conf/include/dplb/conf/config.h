@@ -56,6 +56,20 @@ struct ConnTableConfig {
   bool operator==(const ConnTableConfig&) const = default;
 };
 
+// IPv4 reassembly of fragments for VIPs and connections (per worker).
+struct ReassemblyConfig {
+  // Datagrams being reassembled at once, PER WORKER. Each may hold up to 8
+  // fragments (DPDK's RTE_LIBRTE_IP_FRAG_MAX_FRAG), and the packet buffer
+  // pool is sized for all of them.
+  uint32_t maxFlows = 1024;
+  // A datagram not complete this long after its first fragment is dropped
+  // (RFC 791 suggests 15 s, Linux uses 30 s; a load balancer holds buffers
+  // for everyone, so shorter).
+  Duration timeout = 5s;
+
+  bool operator==(const ReassemblyConfig&) const = default;
+};
+
 // One DPDK-owned NIC port.
 struct Port {
   std::string name;    // [A-Za-z0-9_.-]{1,15}: also the exception-path kernel interface name
@@ -101,6 +115,7 @@ struct DataplaneConfig {
   std::vector<Route> routes;
   std::vector<Neighbour> neighbours;
   ConnTableConfig connTable;
+  ReassemblyConfig reassembly;
   Timeouts timeouts;
   bool exceptionPath = true;  // default for every port (kernel interface per port)
   // IPVS sysctls of the same names (IPVS-SEMANTICS.md §2).

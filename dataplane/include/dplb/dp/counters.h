@@ -49,6 +49,14 @@ struct alignas(64) WorkerStats {
   Counter allocFailures;
   Counter icmpErrorsSent;
   Counter icmpErrorsForwarded;
+  // Reassembly: fragments taken in (not those for the host's kernel), whole
+  // datagrams made of them. Lost fragments are drops (reassembly_*).
+  Counter fragmentsIn;
+  Counter datagramsReassembled;
+  // Exception path: frames written to the kernel's TAPs, frames the kernel
+  // sent out of the ports. Refused writes are drops (exception_path_full).
+  Counter toKernel;
+  Counter fromKernel;
   Counter drops[pkt::kDropReasonCount];
 
   void drop(pkt::DropReason r) { drops[pkt::dropReasonIndex(r)].add(); }

@@ -2,15 +2,15 @@
 
 // The dataplane facade that dplbd (and the packet-tier tests) drive.
 //
-// Contract: start() opens the ports, creates the handoff rings and RCU state
-// and builds the first snapshot; it either succeeds completely or returns the
-// reason (naming the config key) with nothing left open. Workers run either on
-// their own lcores (launch()) or, for deterministic tests, by the caller
-// through worker(i).pollOnce() on the calling thread. publish() swaps in a
-// new snapshot built from a validated config without stopping the workers and
-// frees the old one after an RCU grace period. stop() makes launched workers
-// return, then closes the ports (pcap output files are complete afterwards).
-// Statistics are read at any time without slowing the workers.
+// Contract: start() opens the ports and their kernel interfaces (exception
+// path; a port whose TAP cannot be made runs without one, with a warning),
+// creates the handoff rings and RCU state and builds the first snapshot; it either succeeds
+// completely or returns the reason (naming the config key) with nothing left open. Workers run
+// either on their own lcores (launch()) or, for deterministic tests, by the caller through
+// worker(i).pollOnce() on the calling thread. publish() swaps in a new snapshot built from a
+// validated config without stopping the workers and frees the old one after an RCU grace period.
+// stop() makes launched workers return, then closes the ports (pcap output files are complete
+// afterwards). Statistics are read at any time without slowing the workers.
 
 #include <atomic>
 #include <chrono>
@@ -23,6 +23,7 @@
 
 #include "dplb/conf/config.h"
 #include "dplb/dp/counters.h"
+#include "dplb/dp/kernel_iface.h"
 #include "dplb/dp/ports.h"
 #include "dplb/dp/snapshot.h"
 
@@ -122,6 +123,8 @@ class Dataplane {
   unsigned workerCount() const { return static_cast<unsigned>(workers_.size()); }
   Worker& worker(unsigned i) { return *workers_[i]; }
   const PortSet& ports() const { return ports_; }
+  // The exception path's TAPs (which ports have one, and why not).
+  const KernelInterfaces& kernelInterfaces() const { return kernel_; }
 
   // ---- statistics (summed over workers)
   std::vector<uint64_t> drops() const;  // indexed by DropReason
@@ -148,6 +151,7 @@ class Dataplane {
  private:
   std::unique_ptr<Shared> shared_;
   PortSet ports_;
+  KernelInterfaces kernel_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<SnapshotBuilder> builder_;
   // The service in the published snapshot; call with publishMutex_ held.

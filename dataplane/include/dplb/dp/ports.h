@@ -39,8 +39,9 @@ class PortSet {
   PortSet& operator=(const PortSet&) = delete;
   ~PortSet() { close(); }
 
-  // Returns "" on success.
-  std::string open(const conf::DataplaneConfig& dp, unsigned workers);
+  // Returns "" on success. The pool gets `extraMbufs` more buffers than the
+  // ports' own queues need (TAP queues, fragments held for reassembly).
+  std::string open(const conf::DataplaneConfig& dp, unsigned workers, unsigned extraMbufs = 0);
   void close();
 
   const std::vector<PortInfo>& ports() const { return ports_; }

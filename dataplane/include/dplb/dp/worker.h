@@ -13,7 +13,28 @@
 // the worker owner(client address, client port). A packet that arrives at
 // another worker is handed to its owner over a single-producer single-consumer
 // ring (one per ordered pair of workers).
+//
+// Fragments: IPv4 fragments for a VIP or of a connection are reassembled by
+// the worker owner(source address, IP id) with DPDK's librte_ip_frag (one
+// table per worker: dataplane.reassembly.max_flows datagrams of at most 8
+// fragments, dataplane.reassembly.timeout). Fragments of one datagram share
+// source and id, so they all meet there whatever queue they came in on. The
+// whole datagram (copied into one buffer when it does not fit in its first
+// one) is then handled like any received packet, which may hand it off again
+// to its connection's owner; on egress it is fragmented to the MTU. Every
+// fragment is either part of a forwarded datagram or counted under a
+// reassembly_* drop reason. Fragments for the host's own addresses are not
+// reassembled: the kernel behind the exception path does that.
+//
+// Exception path (KernelInterfaces): what is for the host (see conf/README.md
+// `exception_path`) is written to the TAP of the port it came in on through
+// the worker's own TAP tx queue; every worker polls its own TAP rx queue of
+// every port and sends what the kernel wrote out of that port unchanged.
+// ARP: dplb alone answers requests for its addresses and VIPs (one answer on
+// the wire); every other ARP frame (replies, requests for other addresses,
+// gratuitous ARP) goes to the kernel, which so learns its neighbours.
 
+#include <rte_ip_frag.h>
 #include <rte_mbuf.h>
 
 #include <atomic>
@@ -94,6 +115,23 @@ class Worker final : private ConnExpirySink {
   void handleArp(rte_mbuf* m, pkt::PacketView& v, int rxPort, bool learnOnly);
   void learnNeighbour(uint32_t ip, const pkt::MacAddr& mac, int port);
   void handleIpv4(rte_mbuf* m, pkt::PacketView& v, uint64_t hash, bool handedOff);
+  void handleFragment(rte_mbuf* m, pkt::PacketView& v);
+  // Feeds one fragment to the reassembly table; returns the whole datagram
+  // (one segment, header checksum valid) or nullptr when the fragment was
+  // kept or dropped (counted).
+  rte_mbuf* reassemble(rte_mbuf* m, const pkt::PacketView& v);
+  // Drops datagrams older than the reassembly timeout (counted).
+  void expireFragments();
+  // Counts and frees what librte_ip_frag put on the death row.
+  void buryFragments(pkt::DropReason r);
+  // Addressed to the host itself: one of the ports' addresses (not a VIP),
+  // or IPv4 multicast/broadcast.
+  bool forHost(const pkt::PacketView& v) const;
+  // forHost() and the port m came in on (hash.usr) has a kernel interface.
+  bool kernelTakes(const rte_mbuf* m, const pkt::PacketView& v) const;
+  // Hands m to the kernel behind `port`, or drops it (exception_path_off).
+  void toKernel(rte_mbuf* m, int port);
+  unsigned pollKernel();  // frames the kernel wrote, out of their ports
   void inbound(rte_mbuf* m, pkt::PacketView& v, const ServiceRuntime& svc, uint64_t hash);
   void outbound(rte_mbuf* m, pkt::PacketView& v, ConnId id);
   void forwardIn(rte_mbuf* m, pkt::PacketView& v, const Conn& c);
@@ -140,7 +178,11 @@ class Worker final : private ConnExpirySink {
   uint64_t lastHousekeepingNs_ = 0;
   ConnTable conns_;
   NeighbourTable neighbours_;
-  std::vector<TxBuffer> tx_;  // per port
+  std::vector<TxBuffer> tx_;        // per port
+  std::vector<TxBuffer> kernelTx_;  // per port: frames for its TAP
+  bool anyKernel_ = false;
+  rte_ip_frag_tbl* fragTable_ = nullptr;
+  std::unique_ptr<rte_ip_frag_death_row> deathRow_;
   RxItem items_[32];
   WorkerStats stats_;
   std::unique_ptr<TrafficStats[]> serviceStats_;
