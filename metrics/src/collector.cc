@@ -41,6 +41,10 @@ constexpr WorkerCounterMetric kWorkerCounters[] = {
     {&WorkerStats::allocFailures, "dplb_alloc_failures_total", "Buffers that could not be allocated for a generated packet or a copy."},
     {&WorkerStats::icmpErrorsSent, "dplb_icmp_errors_sent_total", "ICMP errors generated (time exceeded, fragmentation needed)."},
     {&WorkerStats::icmpErrorsForwarded, "dplb_icmp_errors_forwarded_total", "ICMP errors about a connection forwarded to its client or real server."},
+    {&WorkerStats::fragmentsIn, "dplb_reassembly_fragments_total", "IPv4 fragments taken into reassembly (lost ones are in dplb_drops_total{reason=~\"reassembly_.*\"})."},
+    {&WorkerStats::datagramsReassembled, "dplb_reassembly_datagrams_total", "IPv4 datagrams reassembled from fragments."},
+    {&WorkerStats::toKernel, "dplb_exception_to_kernel_packets_total", "Frames handed to the kernel's exception-path interfaces."},
+    {&WorkerStats::fromKernel, "dplb_exception_from_kernel_packets_total", "Frames the kernel sent out of the ports through the exception path."},
 };
 
 // IPVS's per-service and per-server statistics (ip_vs_stats). "in" is client

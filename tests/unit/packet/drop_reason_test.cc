@@ -57,7 +57,6 @@ TEST(DropReason, ListCoversTheDataplaneReasons) {
                            "unsupported_ethertype",
                            "unsupported_ip_protocol",
                            "ttl_expired",
-                           "fragment_without_conn",
                            "no_route",
                            "no_dest",
                            "conn_table_full",

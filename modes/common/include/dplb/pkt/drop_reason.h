@@ -55,8 +55,6 @@
   X(NotSyn, not_syn, "TCP packet that is not a SYN and matches no connection")                   \
   X(ConnTableFull, conn_table_full, "connection table full, new connection refused")             \
   X(DestRemoved, dest_removed, "connection's real server was removed")                            \
-  X(FragmentWithoutConn, fragment_without_conn, "non-first fragment matching no connection")     \
-  X(FragmentNotReassembled, fragment_not_reassembled, "first fragment of a VIP datagram (no reassembly yet)") \
   /* ---- reassembly ---- */                                                                      \
   X(ReassemblyTimeout, reassembly_timeout, "fragments expired before the datagram completed")    \
   X(ReassemblyTableFull, reassembly_table_full, "no free reassembly context")                     \
