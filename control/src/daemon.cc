@@ -97,16 +97,7 @@ std::vector<ServerHealth> uncheckedServers(const conf::Config& config) {
   std::vector<ServerHealth> out;
   for (const auto& svc : config.services) {
     for (const auto& rs : svc.realServers) {
-      ServerHealth h;
-      h.service = svc.name;
-      h.vip = svc.vip;
-      h.vipPort = svc.port;
-      h.protocol = svc.protocol;
-      h.addr = rs.address;
-      h.port = rs.port;
-      h.configuredWeight = rs.weight;
-      h.weight = rs.weight;
-      out.push_back(std::move(h));
+      out.push_back(serverHealthOf(svc, rs));
     }
   }
   return out;
@@ -239,12 +230,7 @@ std::vector<ServiceHealth> Daemon::serviceHealth() const {
   }
   std::vector<ServiceHealth> out;
   for (const auto& svc : base().services) {
-    ServiceHealth h;
-    h.service = svc.name;
-    h.vip = svc.vip;
-    h.port = svc.port;
-    h.protocol = svc.protocol;
-    h.quorum = svc.quorum;
+    ServiceHealth h = serviceHealthOf(svc);
     for (const auto& rs : svc.realServers) {
       h.liveWeight += rs.weight;
     }

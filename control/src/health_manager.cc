@@ -240,14 +240,7 @@ std::vector<ServerHealth> HealthMonitor::serverHealth(hc::Clock::time_point now)
     const conf::Service& svc = base_.services[si];
     const conf::Service& pub = published.services[si];
     for (const auto& rs : svc.realServers) {
-      ServerHealth h;
-      h.service = svc.name;
-      h.vip = svc.vip;
-      h.vipPort = svc.port;
-      h.protocol = svc.protocol;
-      h.addr = rs.address;
-      h.port = rs.port;
-      h.configuredWeight = rs.weight;
+      ServerHealth h = serverHealthOf(svc, rs);
       auto p = std::find_if(
           pub.realServers.begin(), pub.realServers.end(),
           [&](const conf::RealServer& x) { return x.address == rs.address && x.port == rs.port; });
@@ -281,13 +274,8 @@ std::vector<ServiceHealth> HealthMonitor::serviceHealth() const {
   const HealthVerdicts v = verdicts();
   std::vector<ServiceHealth> out;
   for (const auto& svc : base_.services) {
-    ServiceHealth h;
-    h.service = svc.name;
-    h.vip = svc.vip;
-    h.port = svc.port;
-    h.protocol = svc.protocol;
+    ServiceHealth h = serviceHealthOf(svc);
     h.liveWeight = liveWeight(svc, v);
-    h.quorum = svc.quorum;
     h.sorryActive = sorryActive(svc, v);
     out.push_back(std::move(h));
   }

@@ -60,4 +60,29 @@ struct ServiceHealth {
   bool sorryActive = false;  // below quorum with a sorry server taking new connections
 };
 
+// The identity and configured weight of one server / service; the health
+// fields keep their defaults (unchecked, up).
+inline ServerHealth serverHealthOf(const conf::Service& svc, const conf::RealServer& rs) {
+  ServerHealth h;
+  h.service = svc.name;
+  h.vip = svc.vip;
+  h.vipPort = svc.port;
+  h.protocol = svc.protocol;
+  h.addr = rs.address;
+  h.port = rs.port;
+  h.configuredWeight = rs.weight;
+  h.weight = rs.weight;
+  return h;
+}
+
+inline ServiceHealth serviceHealthOf(const conf::Service& svc) {
+  ServiceHealth h;
+  h.service = svc.name;
+  h.vip = svc.vip;
+  h.port = svc.port;
+  h.protocol = svc.protocol;
+  h.quorum = svc.quorum;
+  return h;
+}
+
 }  // namespace dplb::control
