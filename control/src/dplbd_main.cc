@@ -153,8 +153,10 @@ int runDaemon(const std::string& file, std::optional<LogLevel> levelOverride) {
     dplb::control::HealthManager::Options hcOptions;
     hcOptions.republish = [&daemon] {
       if (std::string err = daemon.republish(); !err.empty()) {
-        spdlog::error("health: publishing the new weights failed: {}", err);
+        spdlog::error("health: publishing the new weights failed (retrying): {}", err);
+        return false;
       }
+      return true;
     };
     dplb::control::HealthManager health(cfg, std::move(hcOptions));
     daemon.setOverlay([&health](const dplb::conf::Config& base) { return health.overlay(base); });

@@ -398,16 +398,21 @@ void HealthManager::logQuorumChanges() {
     if (sorry == was) {
       continue;
     }
-    const std::string target =
-        svc.sorryServer->address.str() + ":" + std::to_string(svc.sorryServer->port);
+    // A reload may have taken the sorry server out of the service while it
+    // was in.
+    const std::string target = svc.sorryServer ? svc.sorryServer->address.str() + ":" +
+                                                     std::to_string(svc.sorryServer->port)
+                                               : "(removed from the configuration)";
     if (sorry) {
       spdlog::warn(
           "service {} lost quorum (live weight {} < quorum {}): sorry server {} takes new "
           "connections",
           svc.name, liveWeight(svc, v), svc.quorum, target);
     } else {
-      spdlog::info("service {} regained quorum (live weight {} >= quorum {}): sorry server {} out",
-                   svc.name, liveWeight(svc, v), svc.quorum, target);
+      spdlog::info(
+          "service {} regained quorum (live weight {} >= quorum {}) or lost its sorry "
+          "server: sorry server {} out",
+          svc.name, liveWeight(svc, v), svc.quorum, target);
     }
   }
   sorryActive_ = std::move(now);
@@ -416,13 +421,24 @@ void HealthManager::logQuorumChanges() {
 void HealthManager::run() {
   std::unique_lock lock(mutex_);
   while (!stop_) {
-    if (republishPending_) {
+    if (republishPending_ && (!republishRetryAt_ || options_.clock() >= *republishRetryAt_)) {
       republishPending_ = false;
       lock.unlock();
-      if (options_.republish) {
-        options_.republish();
-      }
+      const bool ok = !options_.republish || options_.republish();
       lock.lock();
+      if (ok) {
+        republishRetryAt_.reset();
+        republishBackoff_ = {};
+      } else {
+        // Keep the new verdicts pending: a server marked down must not keep
+        // taking new connections because one publication failed.
+        republishBackoff_ =
+            republishBackoff_ == hc::Clock::duration{}
+                ? hc::Clock::duration(kRepublishRetryMin)
+                : std::min<hc::Clock::duration>(2 * republishBackoff_, kRepublishRetryMax);
+        republishRetryAt_ = options_.clock() + republishBackoff_;
+        republishPending_ = true;
+      }
       continue;
     }
     auto due = monitor_.takeDue(options_.clock());
@@ -436,7 +452,11 @@ void HealthManager::run() {
       lock.lock();
       continue;
     }
-    if (auto next = monitor_.nextDue()) {
+    auto next = monitor_.nextDue();
+    if (republishPending_ && republishRetryAt_ && (!next || *republishRetryAt_ < *next)) {
+      next = republishRetryAt_;
+    }
+    if (next) {
       wake_.wait_until(lock, *next);
     } else {
       wake_.wait(lock);

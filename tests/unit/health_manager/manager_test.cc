@@ -100,6 +100,7 @@ TEST(HealthManager, TransitionsRepublishFromTheManagerThread) {
     // manager, which must not hold its lock here).
     publishedWeight = weightIn(self->overlay(base), "10.0.1.12");
     ++republished;
+    return true;
   };
   HealthManager mgr(base, std::move(o));
   self = &mgr;
@@ -136,7 +137,10 @@ TEST(HealthManager, ABaseChangeWakesTheSchedulerAndNeedsNoCallback) {
   std::atomic<int> republished{0};
   HealthManager::Options o;
   o.submit = probes.submit();
-  o.republish = [&] { ++republished; };
+  o.republish = [&] {
+    ++republished;
+    return true;
+  };
   HealthManager mgr(empty, std::move(o));
   mgr.start();
   EXPECT_EQ(probes.submitted, 0u);
@@ -166,6 +170,68 @@ TEST(HealthManager, StopsPromptlyWithProbesFarInTheFuture) {
   const auto t0 = std::chrono::steady_clock::now();
   mgr.stop();
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+}
+
+TEST(HealthManager, ARefusedRepublishIsRetriedUntilItSucceeds) {
+  const conf::Config base = load(kWeb);
+  FakeProbes probes;
+  std::atomic<int> attempts{0};
+  std::atomic<int> refuse{2};  // the dataplane refuses the first two
+  std::atomic<uint32_t> publishedWeight{999};
+  HealthManager* self = nullptr;
+  HealthManager::Options o;
+  o.submit = probes.submit();
+  o.republish = [&] {
+    ++attempts;
+    if (refuse > 0) {
+      --refuse;
+      return false;
+    }
+    publishedWeight = weightIn(self->overlay(base), "10.0.1.12");
+    return true;
+  };
+  HealthManager mgr(base, std::move(o));
+  self = &mgr;
+  mgr.start();
+  probes.setFailing("10.0.1.12", true);
+  // No further transition happens: only the retries can publish weight 0.
+  ASSERT_TRUE(eventually([&] { return publishedWeight == 0; }));
+  EXPECT_EQ(attempts, 3);
+  mgr.stop();
+}
+
+TEST(HealthManager, AReloadThatDropsAnActiveSorryServerIsSafe) {
+  const char* withSorry = R"(
+  - name: web
+    vip: 10.0.0.100
+    port: 80
+    quorum: 1
+    sorry_server: { address: 10.0.1.99, port: 8080 }
+    health_check: { type: tcp, interval: 20ms, timeout: 10ms, rise: 2, fall: 2 }
+    real_servers:
+      - { address: 10.0.1.11, port: 8080, weight: 1 }
+)";
+  const char* withoutSorry = R"(
+  - name: web
+    vip: 10.0.0.100
+    port: 80
+    quorum: 1
+    health_check: { type: tcp, interval: 20ms, timeout: 10ms, rise: 2, fall: 2 }
+    real_servers:
+      - { address: 10.0.1.11, port: 8080, weight: 1 }
+)";
+  FakeProbes probes;
+  probes.setFailing("10.0.1.11", true);
+  HealthManager::Options o;
+  o.submit = probes.submit();
+  o.republish = [] { return true; };
+  HealthManager mgr(load(withSorry), std::move(o));
+  mgr.start();
+  ASSERT_TRUE(eventually([&] { return mgr.serviceHealth().at(0).sorryActive; }));
+  mgr.setBase(load(withoutSorry));  // logs the change without a sorry server to name
+  EXPECT_FALSE(mgr.serviceHealth().at(0).sorryActive);
+  EXPECT_EQ(mgr.overlay(load(withoutSorry)).services.at(0).realServers.size(), 1u);
+  mgr.stop();
 }
 
 }  // namespace

@@ -160,12 +160,17 @@ class HealthMonitor {
 
 class HealthManager {
  public:
+  static constexpr std::chrono::milliseconds kRepublishRetryMin{250};
+  static constexpr std::chrono::milliseconds kRepublishRetryMax{10000};
+
   using Submit = std::function<void(hc::ProbeTarget, hc::Prober::Callback)>;
 
   struct Options {
     // Republishes base + overlay (Daemon::republish); called from the
-    // scheduling thread with no lock of the manager held.
-    std::function<void()> republish;
+    // scheduling thread with no lock of the manager held. Returns false when
+    // the dataplane refused: the manager tries again after a back-off
+    // (kRepublishRetryMin doubling to kRepublishRetryMax) until it succeeds.
+    std::function<bool()> republish;
     // Defaults: steady_clock, a seeded mt19937_64, a real hc::Prober. The
     // scheduler sleeps on a condition variable until clock's next due time,
     // so an injected clock must run with steady_clock (it may be offset).
@@ -204,6 +209,9 @@ class HealthManager {
   HealthMonitor monitor_;
   std::map<std::string, bool> sorryActive_;  // per service name, for the log
   bool republishPending_ = false;
+  // After a refused republish: when to try again, and the next back-off.
+  std::optional<hc::Clock::time_point> republishRetryAt_;
+  hc::Clock::duration republishBackoff_{};
   bool stop_ = false;
   std::thread thread_;
 };
