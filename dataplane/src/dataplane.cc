@@ -23,6 +23,7 @@ namespace {
 
 constexpr unsigned kHandoffRingSize = 4096;
 constexpr unsigned kArpRingSize = 256;
+constexpr unsigned kReasmBuffersPerWorker = 256;  // see the reassembly pool in start()
 
 ConnTimeouts toConnTimeouts(const conf::Timeouts& t) {
   using std::chrono::duration_cast;
@@ -109,8 +110,11 @@ std::string Dataplane::start(const conf::Config& config, const DataplaneOptions&
       std::chrono::duration_cast<std::chrono::nanoseconds>(config.dataplane.reassembly.timeout)
           .count());
   // A reassembled datagram has at most RTE_LIBRTE_IP_FRAG_MAX_FRAG fragments
-  // of at most the largest MTU; buffers are in flight only between
-  // reassembly and transmit (or re-fragmentation), so a few per worker.
+  // of at most the largest MTU. A buffer is in flight from reassembly until
+  // it is re-fragmented, or - when the egress MTU takes it whole - until the
+  // NIC has sent it (tx ring, handoff ring, ARP queue): kReasmBuffersPerWorker
+  // covers a burst of that; beyond it reassembly fails as mbuf_alloc_failed
+  // (counted) until the tx rings recycle.
   uint16_t maxMtu = 0;
   for (const auto& p : config.dataplane.ports) {
     maxMtu = std::max(maxMtu, p.mtu);
@@ -118,7 +122,7 @@ std::string Dataplane::start(const conf::Config& config, const DataplaneOptions&
   const uint32_t room = std::min<uint32_t>(
       UINT16_MAX, uint32_t{maxMtu} * RTE_LIBRTE_IP_FRAG_MAX_FRAG + RTE_PKTMBUF_HEADROOM + 64);
   sh.reassemblyPool =
-      rte_pktmbuf_pool_create("dplb_reasm", 64 + 64 * sh.workers, 16, 0,
+      rte_pktmbuf_pool_create("dplb_reasm", 64 + kReasmBuffersPerWorker * sh.workers, 16, 0,
                               static_cast<uint16_t>(room), static_cast<int>(rte_socket_id()));
   if (sh.reassemblyPool == nullptr) {
     std::string err = fmt::format("dataplane: cannot create the reassembly buffer pool: {}",
