@@ -3,8 +3,12 @@
 # root, where network namespaces work) run dplbd with it between real kernels:
 # a client, dplb on two af_packet ports, three real servers running HTTP
 # servers. A few hundred HTTP requests go through the NAT VIP (wrr 3:2:1) and
-# the DR VIP (persistent wlc), then dplbadm shows the tables. Everything lives
-# in namespaces this script creates and removes again, also on failure.
+# the DR VIP (persistent wlc), then dplbadm shows the tables and the health
+# checks. dplbd's ports have kernel interfaces (the exception path, on by
+# default): its health probes are ordinary sockets of the lb namespace and
+# reach the servers through TAP lan0 and dplbd's own port, and the client's
+# ping of a port address is answered once. Everything lives in namespaces
+# this script creates and removes again, also on failure.
 #
 #   client 10.0.0.5 ── wan0 [dplbd] lan0 ── bridge ── rs1..rs3 10.0.1.11-13
 #            └─ 10.0.1.50 ───────────────────┘   (DR replies bypass dplb)
@@ -48,6 +52,11 @@ for i in 1 2 3; do
 done
 ns_bridge sw br0 swlb swcl swrs1 swrs2 swrs3
 ns_exec lb sysctl -qw net.ipv4.ip_forward=0
+# The veths under dplbd's af_packet ports stand in for NICs bound to DPDK,
+# which the kernel never sees: the lb kernel's interfaces are dplbd's TAPs
+# (wan0, lan0), and it must not answer ARP or ICMP a second time, or take
+# TCP, on the veths (tests/e2e/lib/netns.sh).
+ns_dpdk_owned lb veth-lb0 veth-lb1
 ns_addr cl eth0 10.0.0.5/24
 ns_addr cl eth1 10.0.1.50/24
 for i in 1 2 3; do
@@ -62,6 +71,7 @@ for i in 1 2 3; do
   ip -n "$(ns_name "$rs")" route add 10.0.0.0/24 via 10.0.1.50 table 101
   mkdir -p "$WORK/$rs"
   echo "$rs" >"$WORK/$rs/whoami"
+  echo ok >"$WORK/$rs/healthz"  # the web service's http health check
   ns_bg "$rs" "$WORK/$rs.nat.log" "$PY" -m http.server 8080 --bind 0.0.0.0 --directory "$WORK/$rs" >/dev/null
   ns_bg "$rs" "$WORK/$rs.dr.log" "$PY" -m http.server 80 --bind 0.0.0.0 --directory "$WORK/$rs" >/dev/null
 done
@@ -101,6 +111,36 @@ requests 10.0.0.100 300
 echo "demo: 60 HTTP requests to the DR VIP 10.0.0.101:80 (persistent: one client, one server)"
 requests 10.0.0.101 60
 
+# The health checks probe from the lb namespace through the TAPs (its kernel
+# has no other way to 10.0.1.0/24): wait (bounded) until every server has
+# answered a probe.
+probed() {
+  [[ $("$BUILD_DIR/bin/dplbadm" --socket "$SOCK" --status 2>/dev/null | grep -c ' up .* last ok ') -eq 6 ]]
+}
+for ((n = 0; n < 100; n++)); do
+  probed && break
+  sleep 0.1
+done
+echo "demo: ping of the port address 10.0.0.2 from the client (answered once, through dplbd)"
+ns_exec cl ping -c 3 -i 0.2 -W 2 10.0.0.2 >"$WORK/ping.out" 2>&1 || true
+grep -E 'packets transmitted' "$WORK/ping.out" | sed 's/^/  /'
+if grep -q DUP "$WORK/ping.out" || ! grep -q ' 0% packet loss' "$WORK/ping.out"; then
+  cat "$WORK/ping.out"
+  echo "demo: FAILED: duplicate or missing echo replies" >&2
+  exit 1
+fi
+
+echo
+echo "\$ ip -4 addr show / ip route   (lb namespace: the TAPs)"
+ip -n "$(ns_name lb)" -4 -o addr show | awk '{ print "  " $2, $4 }'
+ip -n "$(ns_name lb)" route show | sed 's/^/  /'
+echo
+echo "\$ dplbadm --status"
+"$BUILD_DIR/bin/dplbadm" --socket "$SOCK" --status
+probed || {
+  echo "demo: FAILED: not every real server was probed ok through the TAPs" >&2
+  exit 1
+}
 echo
 echo "\$ dplbadm -L -n"
 "$BUILD_DIR/bin/dplbadm" --socket "$SOCK" -L -n

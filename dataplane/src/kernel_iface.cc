@@ -41,6 +41,44 @@ struct Fd {
   }
 };
 
+// An rtnetlink request: header, family message, room for a few attributes.
+template <typename Body>
+struct NetlinkRequest {
+  nlmsghdr nh;
+  Body body;
+  char attrs[64];
+};
+
+template <typename Body>
+void addAttr(NetlinkRequest<Body>& req, uint16_t type, const void* data, size_t len) {
+  auto* rta =
+      reinterpret_cast<rtattr*>(reinterpret_cast<char*>(&req) + NLMSG_ALIGN(req.nh.nlmsg_len));
+  rta->rta_type = type;
+  rta->rta_len = static_cast<uint16_t>(RTA_LENGTH(len));
+  std::memcpy(RTA_DATA(rta), data, len);
+  req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_ALIGN(rta->rta_len);
+}
+
+// Sends `nh` and reads the kernel's acknowledgement (the request must ask
+// for one: NLM_F_ACK). "" with *kernelError = 0 or a negative errno when the
+// kernel answered; otherwise what went wrong with the socket.
+std::string netlinkTalk(int fd, const nlmsghdr& nh, const char* what, int* kernelError) {
+  if (::send(fd, &nh, nh.nlmsg_len, 0) < 0) {
+    return fmt::format("rtnetlink send: {}", std::strerror(errno));
+  }
+  char buf[4096];
+  const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+  if (n < 0) {
+    return fmt::format("rtnetlink recv: {}", std::strerror(errno));
+  }
+  auto* answer = reinterpret_cast<nlmsghdr*>(buf);
+  if (!NLMSG_OK(answer, static_cast<uint32_t>(n)) || answer->nlmsg_type != NLMSG_ERROR) {
+    return fmt::format("rtnetlink: unexpected answer to {}", what);
+  }
+  *kernelError = static_cast<const nlmsgerr*>(NLMSG_DATA(answer))->error;
+  return {};
+}
+
 }  // namespace
 
 std::string addKernelAddresses(const std::string& ifname,
@@ -55,46 +93,72 @@ std::string addKernelAddresses(const std::string& ifname,
   }
   uint32_t seq = 1;
   for (const conf::Prefix& p : addresses) {
-    struct Request {
-      nlmsghdr nh;
-      ifaddrmsg ifa;
-      char attrs[64];
-    } req{};
+    NetlinkRequest<ifaddrmsg> req{};
     req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(ifaddrmsg));
     req.nh.nlmsg_type = RTM_NEWADDR;
     req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
     req.nh.nlmsg_seq = ++seq;
-    req.ifa.ifa_family = AF_INET;
-    req.ifa.ifa_prefixlen = p.len;
-    req.ifa.ifa_scope = RT_SCOPE_UNIVERSE;
-    req.ifa.ifa_index = ifindex;
+    req.body.ifa_family = AF_INET;
+    req.body.ifa_prefixlen = p.len;
+    req.body.ifa_scope = RT_SCOPE_UNIVERSE;
+    req.body.ifa_index = ifindex;
     const uint32_t be = htonl(p.addr.value);
     // IFA_LOCAL is the address, IFA_ADDRESS the peer (the same on a
     // broadcast link); the kernel adds the connected route from them.
-    for (uint16_t type : {uint16_t{IFA_LOCAL}, uint16_t{IFA_ADDRESS}}) {
-      auto* rta =
-          reinterpret_cast<rtattr*>(reinterpret_cast<char*>(&req) + NLMSG_ALIGN(req.nh.nlmsg_len));
-      rta->rta_type = type;
-      rta->rta_len = RTA_LENGTH(sizeof(be));
-      std::memcpy(RTA_DATA(rta), &be, sizeof(be));
-      req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_ALIGN(rta->rta_len);
+    addAttr(req, IFA_LOCAL, &be, sizeof(be));
+    addAttr(req, IFA_ADDRESS, &be, sizeof(be));
+    int kernelError = 0;
+    if (std::string err = netlinkTalk(sock.fd, req.nh, "RTM_NEWADDR", &kernelError); !err.empty()) {
+      return err;
     }
-    if (::send(sock.fd, &req, req.nh.nlmsg_len, 0) < 0) {
-      return fmt::format("rtnetlink send: {}", std::strerror(errno));
+    if (kernelError != 0 && kernelError != -EEXIST) {
+      return fmt::format("cannot add {} to {}: {}", p.str(), ifname, std::strerror(-kernelError));
     }
-    char buf[4096];
-    const ssize_t n = ::recv(sock.fd, buf, sizeof(buf), 0);
-    if (n < 0) {
-      return fmt::format("rtnetlink recv: {}", std::strerror(errno));
-    }
-    auto* nh = reinterpret_cast<nlmsghdr*>(buf);
-    if (!NLMSG_OK(nh, static_cast<uint32_t>(n)) || nh->nlmsg_type != NLMSG_ERROR) {
-      return "rtnetlink: unexpected answer to RTM_NEWADDR";
-    }
-    const auto* err = static_cast<const nlmsgerr*>(NLMSG_DATA(nh));
-    if (err->error != 0 && err->error != -EEXIST) {
-      return fmt::format("cannot add {} to {}: {}", p.str(), ifname, std::strerror(-err->error));
-    }
+  }
+  return {};
+}
+
+std::string addKernelRoute(const std::string& ifname, const conf::Route& route) {
+  const unsigned ifindex = if_nametoindex(ifname.c_str());
+  if (ifindex == 0) {
+    return fmt::format("no kernel interface \"{}\": {}", ifname, std::strerror(errno));
+  }
+  Fd sock{::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE)};
+  if (sock.fd < 0) {
+    return fmt::format("rtnetlink socket: {}", std::strerror(errno));
+  }
+  NetlinkRequest<rtmsg> req{};
+  req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(rtmsg));
+  req.nh.nlmsg_type = RTM_NEWROUTE;
+  // EXCL, not REPLACE: a route the host already has (its own default route
+  // on a management NIC, say) is the operator's and stays.
+  req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+  req.nh.nlmsg_seq = 1;
+  req.body.rtm_family = AF_INET;
+  req.body.rtm_dst_len = route.prefix.len;
+  req.body.rtm_table = RT_TABLE_MAIN;
+  req.body.rtm_protocol = RTPROT_STATIC;
+  req.body.rtm_scope = RT_SCOPE_UNIVERSE;
+  req.body.rtm_type = RTN_UNICAST;
+  const uint32_t dst = htonl(route.prefix.network().value);
+  const uint32_t via = htonl(route.via.value);
+  const uint32_t oif = ifindex;
+  if (route.prefix.len > 0) {
+    addAttr(req, RTA_DST, &dst, sizeof(dst));
+  }
+  addAttr(req, RTA_GATEWAY, &via, sizeof(via));
+  addAttr(req, RTA_OIF, &oif, sizeof(oif));
+  int kernelError = 0;
+  if (std::string err = netlinkTalk(sock.fd, req.nh, "RTM_NEWROUTE", &kernelError); !err.empty()) {
+    return err;
+  }
+  if (kernelError == -EEXIST) {
+    return fmt::format("the kernel already has a route to {} with metric 0; it is kept",
+                       route.prefix.str());
+  }
+  if (kernelError != 0) {
+    return fmt::format("cannot add the route to {} via {} dev {}: {}", route.prefix.str(),
+                       route.via.str(), ifname, std::strerror(-kernelError));
   }
   return {};
 }
@@ -135,6 +199,20 @@ void KernelInterfaces::open(const conf::DataplaneConfig& dp, const std::vector<P
       continue;
     }
     taps_[i] = tap;
+    for (size_t r = 0; r < dp.routes.size(); ++r) {
+      const conf::Route& route = dp.routes[r];
+      if (route.port != dp.ports[i].name) {
+        continue;
+      }
+      if (std::string err = addKernelRoute(dp.ports[i].name, route); !err.empty()) {
+        std::string w = fmt::format(
+            "dataplane.routes[{}]: the host's own traffic to {} does not use port {} ({}); dplb "
+            "forwards with the route as configured",
+            r, route.prefix.str(), dp.ports[i].name, err);
+        spdlog::warn("{}", w);
+        warnings_.push_back(std::move(w));
+      }
+    }
   }
 }
 

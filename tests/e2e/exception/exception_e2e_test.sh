@@ -4,15 +4,24 @@
 #
 #   usage: exception_e2e_test.sh /path/to/dplbd        (root; exit 77 = skipped)
 #
-#   cl (client)            lb (dplbd)                                 rs1
-#   eth0 10.0.0.5/24 ---- lbwan  [wan0 10.0.0.2, TAP wan0]            eth0 10.0.1.11/24
-#                                [VIP 10.0.0.100]                     default via 10.0.1.2
-#                         lblan  [lan0 10.0.1.2, TAP lan0] --------- (http.server :8080)
+#   cl (client)            lb (dplbd)                          sw (bridge)   rs1
+#   eth0 10.0.0.5/24 ---- lbwan  [wan0 10.0.0.2, TAP wan0]      br0 -------- eth0 10.0.1.11/24
+#                                [VIP 10.0.0.100]                |           default via 10.0.1.2
+#                         lblan  [lan0 10.0.1.2, TAP lan0] ---- swlb         (http.server :8080)
+#                                [route 10.0.2.0/24              |
+#                                   via 10.0.1.254]          rt (router)       far
+#                                                eth0 10.0.1.254  eth1 10.0.2.1 -- eth0 10.0.2.11/24
+#                                                                                default via 10.0.2.1
+#                                                                               (http.server :8080)
 #
 # dplbd runs with the exception path on (the default). Checks:
 #  - the TAPs wan0 and lan0 exist in lb with the ports' addresses and MTU;
+#  - the configured static route 10.0.2.0/24 via 10.0.1.254 is in lb's kernel
+#    on TAP lan0 (proto static), and only there;
 #  - from lb, `curl` to the real server's address goes out through TAP lan0
 #    and dplbd's port, and succeeds (the server sees 10.0.1.2);
+#  - from lb, `curl` to the server behind the router (10.0.2.11) goes out
+#    through TAP lan0 to the gateway and succeeds (it sees 10.0.1.2);
 #  - from cl, `ping` of the port address 10.0.0.2 and of the VIP succeeds;
 #  - from cl, TCP to a kernel server bound to 10.0.0.2 in lb succeeds
 #    (inbound exception path);
@@ -20,8 +29,8 @@
 #
 # The veths dplbd's af_packet ports sit on live in the same namespace as the
 # TAPs. Their kernel side must not answer for the TAPs' addresses (a real NIC
-# bound to DPDK has no kernel side): arp_ignore=8 and strict rp_filter on them
-# keep the lb kernel to the TAPs.
+# bound to DPDK has no kernel side): ns_dpdk_owned (arp_ignore=8 and strict
+# rp_filter on them) keeps the lb kernel to the TAPs.
 
 set -euo pipefail
 
@@ -49,6 +58,10 @@ readonly WAN_ADDR=10.0.0.2
 readonly VIP=10.0.0.100
 readonly LAN_ADDR=10.0.1.2
 readonly RS=10.0.1.11
+readonly ROUTER_LAN=10.0.1.254
+readonly ROUTER_FAR=10.0.2.1
+readonly FAR_NET=10.0.2.0/24
+readonly FAR=10.0.2.11
 
 WORK=$(mktemp -d /tmp/dplb-e2e-exc.XXXXXX)
 EAL_PREFIX="dplb-e2e-exc-$$"
@@ -72,9 +85,10 @@ on_exit() {
       echo "---------- $(basename "$f") (last 60) ----------" >&2
       tail -n 60 "$f" >&2
     done
-    for ns in cl lb rs1; do
+    for ns in cl lb rs1 rt far; do
       ip -n "$(ns_name $ns)" -s addr show 2>/dev/null | sed "s/^/$ns: /" >&2 || true
       ip -n "$(ns_name $ns)" neigh show 2>/dev/null | sed "s/^/$ns neigh: /" >&2 || true
+      ip -n "$(ns_name $ns)" route show 2>/dev/null | sed "s/^/$ns route: /" >&2 || true
     done
   fi
   ns_cleanup
@@ -89,25 +103,37 @@ on_exit() {
 trap on_exit EXIT
 
 # ---------------------------------------------------------------- topology
-for ns in cl lb rs1; do
+for ns in cl lb sw rs1 rt far; do
   ns_add "$ns"
   ns_no_ipv6 "$ns"
 done
 ns_link cl eth0 lb lbwan
-ns_link lb lblan rs1 eth0
+ns_link lb lblan sw swlb
+ns_link rs1 eth0 sw swrs1
+ns_link rt eth0 sw swrt
+ns_link rt eth1 far eth0
+ns_bridge sw br0 swlb swrs1 swrt
 ns_exec lb sysctl -qw net.ipv4.ip_forward=0
-for dev in lbwan lblan; do
-  ns_exec lb sysctl -qw "net.ipv4.conf.$dev.arp_ignore=8" "net.ipv4.conf.$dev.rp_filter=1"
-done
+ns_dpdk_owned lb lbwan lblan
 ns_addr cl eth0 "$CLIENT/24"
 ns_addr rs1 eth0 "$RS/24"
 ip -n "$(ns_name rs1)" route add default via "$LAN_ADDR"
+ns_addr rt eth0 "$ROUTER_LAN/24"
+ns_addr rt eth1 "$ROUTER_FAR/24"
+ns_exec rt sysctl -qw net.ipv4.ip_forward=1
+ns_addr far eth0 "$FAR/24"
+ip -n "$(ns_name far)" route add default via "$ROUTER_FAR"
 
 mkdir -p "$WORK/www"
 printf 'rs1' >"$WORK/www/whoami"
 ns_bg rs1 "$WORK/rs1.http.log" "$PY" -u -m http.server 8080 --bind 0.0.0.0 \
   --directory "$WORK/www" >/dev/null
 ns_wait_tcp rs1 127.0.0.1 8080 100
+mkdir -p "$WORK/far"
+printf 'far' >"$WORK/far/whoami"
+ns_bg far "$WORK/far.http.log" "$PY" -u -m http.server 8080 --bind 0.0.0.0 \
+  --directory "$WORK/far" >/dev/null
+ns_wait_tcp far 127.0.0.1 8080 100
 
 # ---------------------------------------------------------------- dplbd
 cat >"$WORK/dplb.yaml" <<EOF
@@ -122,6 +148,8 @@ dataplane:
     - name: lan0
       device: "net_af_packet1,iface=lblan"
       addresses: [$LAN_ADDR/24]
+  routes:
+    - { prefix: $FAR_NET, via: $ROUTER_LAN }
   conn_table: { capacity: 4096 }
   reassembly: { max_flows: 64 }
 services:
@@ -151,6 +179,11 @@ for pair in wan0:$WAN_ADDR lan0:$LAN_ADDR; do
   link=$(ip -n "$(ns_name lb)" -o link show dev "$dev" 2>/dev/null || true)
   [[ $link == *"mtu 1500"* && $link == *UP* ]] || fail "$dev is not up with MTU 1500: '$link'"
 done
+# The configured route, in the kernel on TAP lan0 and nowhere else.
+routes=$(ip -n "$(ns_name lb)" -4 route show "$FAR_NET" 2>/dev/null || true)
+[[ $routes == *"via $ROUTER_LAN dev lan0 proto static"* && $(wc -l <<<"$routes") -eq 1 ]] ||
+  fail "lb's kernel route to $FAR_NET: '$routes'"
+grep -q "dataplane.routes" "$WORK/dplbd.log" && fail "dplbd: $(grep 'dataplane.routes' "$WORK/dplbd.log")"
 [[ $FAILS -eq 0 ]] || exit 1
 
 # ---------------------------------------------------------------- host -> real server
@@ -167,6 +200,25 @@ done
 [[ $ok -eq 1 ]] || fail "curl from the dplb namespace to $RS:8080 failed: $body"
 grep -q "^$LAN_ADDR " "$WORK/rs1.http.log" ||
   fail "the real server did not see the host's request come from $LAN_ADDR"
+
+# ---------------------------------------------------------------- host -> behind the router
+# Through the configured route: TAP lan0, dplbd's port, the gateway 10.0.1.254.
+ok=0
+for ((try = 0; try < 40; try++)); do
+  if body=$(ns_exec lb curl -sS --connect-timeout 1 --max-time 2 "http://$FAR:8080/whoami" 2>&1) &&
+    [[ $body == far ]]; then
+    ok=1
+    break
+  fi
+  sleep 0.2
+done
+[[ $ok -eq 1 ]] || fail "curl from the dplb namespace to $FAR:8080 (via $ROUTER_LAN) failed: $body"
+grep -q "^$LAN_ADDR " "$WORK/far.http.log" ||
+  fail "the server behind the router did not see the host's request come from $LAN_ADDR"
+rt_mac=$(ip -n "$(ns_name rt)" -o link show dev eth0 | grep -oE 'link/ether [0-9a-f:]+' | cut -d' ' -f2)
+gw_neigh=$(ip -n "$(ns_name lb)" neigh show "$ROUTER_LAN" dev lan0 2>/dev/null || true)
+[[ $gw_neigh == *"lladdr $rt_mac"* ]] ||
+  fail "lb's kernel did not resolve the gateway $ROUTER_LAN ($rt_mac) on lan0: '$gw_neigh'"
 
 # ---------------------------------------------------------------- ping
 ns_exec cl ping -c 3 -i 0.2 -W 2 "$WAN_ADDR" >"$WORK/ping-local.out" 2>&1 ||
@@ -210,4 +262,4 @@ if [[ $FAILS -ne 0 ]]; then
   echo "exception e2e: $FAILS failure(s)" >&2
   exit 1
 fi
-echo "exception e2e: host curl through the TAP, ping of port address and VIP, client -> host TCP, VIP HTTP alongside: all passed"
+echo "exception e2e: host curl through the TAP (direct and via the configured route), ping of port address and VIP, client -> host TCP, VIP HTTP alongside: all passed"

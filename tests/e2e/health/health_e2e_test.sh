@@ -4,17 +4,20 @@
 #
 #   usage: health_e2e_test.sh /path/to/dplbd /path/to/dplbadm   (root; 77 = skipped)
 #
-#   cl (client)             lb (dplbd)                      sw (bridge)     rs1..rs3
-#   eth0 10.0.0.5/24 ---- lbwan  [wan0 10.0.0.2]            br0 --------- eth0 10.0.1.1x/24
-#                                [VIP 10.0.0.100]                          default via 10.0.1.2
-#                         lblan  [lan0 10.0.1.2] -------- swlb
-#                         lbmgmt 10.0.1.3 (kernel) ------ swmgmt   <- management link
+#   cl (client)             lb (dplbd)                         sw (bridge)     rs1..rs3
+#   eth0 10.0.0.5/24 ---- lbwan  [wan0 10.0.0.2, TAP wan0]     br0 --------- eth0 10.0.1.1x/24
+#                                [VIP 10.0.0.100]                             default via 10.0.1.2
+#                         lblan  [lan0 10.0.1.2, TAP lan0] -- swlb
 #
 # As in tests/e2e/nat, dplbd owns lbwan and lblan (no kernel address, no
-# forwarding). Health probes are ordinary kernel sockets of the lb namespace;
-# the exception path (a kernel interface on each DPDK port) is not used here
-# (exception_path: false), so the namespace gets an out-of-band management
-# link into the servers' bridge instead (see "management link" below).
+# forwarding). Health probes are ordinary kernel sockets of the lb namespace
+# and, as in production, reach the real servers through the exception path
+# (on by default): the kernel's only way to 10.0.1.0/24 is TAP lan0, whose
+# output dplbd sends out of its port lan0; the answers come back through
+# dplbd to the TAP. The lb namespace has no other link to the servers, and
+# its kernel ignores the veths dplbd owns (ns_dpdk_owned, as in
+# tests/e2e/exception). The servers' logs show the probes coming from lan0's
+# address 10.0.1.2.
 #
 # Every real server runs hc_server.py: a keep-alive HTTP/1.1 server whose
 # /healthz answers 503 while a flag file exists, and a fake kube-proxy health
@@ -58,6 +61,10 @@ for tool in ip ethtool curl; do
     exit 1
   }
 done
+if [[ ! -c /dev/net/tun ]]; then
+  echo "SKIP: no /dev/net/tun (probes use the exception path's TAP devices)" >&2
+  exit 77
+fi
 PY=${PYTHON3:-$(command -v /usr/bin/python3 || command -v python3)}
 SERVER_PY="$HERE/hc_server.py"
 
@@ -65,7 +72,6 @@ readonly CLIENT=10.0.0.5
 readonly WAN_ADDR=10.0.0.2
 readonly VIP=10.0.0.100
 readonly LAN_ADDR=10.0.1.2
-readonly MGMT_ADDR=10.0.1.3
 readonly RS_ADDR=(10.0.1.11 10.0.1.12 10.0.1.13)
 # Health check timing of the checked services (ms) and counts.
 readonly INTERVAL_MS=200 TIMEOUT_MS=150 RISE=2 FALL=2
@@ -141,20 +147,9 @@ for i in 1 2 3; do
   ns_link "rs$i" eth0 sw "swrs$i"
 done
 
-# ---- management link (the one place this test departs from the production
-# set-up): health probes leave the lb namespace through a plain kernel
-# interface on the servers' network instead of the exception path of lan0.
-# When the exception path exists, drop this link and set exception_path:
-# true; probes then leave through dplbd's own port.
-ns_link lb lbmgmt sw swmgmt
-ns_addr lb lbmgmt "$MGMT_ADDR/24"
-# The kernel answers ARP only on the interface that owns the address, so
-# dplbd's lblan never looks like 10.0.1.3.
-ns_exec lb sysctl -qw net.ipv4.conf.all.arp_ignore=1
-ns_bridge sw br0 swlb swrs1 swrs2 swrs3 swmgmt
-# ---- end of the management link
-
+ns_bridge sw br0 swlb swrs1 swrs2 swrs3
 ns_exec lb sysctl -qw net.ipv4.ip_forward=0
+ns_dpdk_owned lb lbwan lblan
 ns_addr cl eth0 "$CLIENT/24"
 for i in 1 2 3; do
   ns_addr "rs$i" eth0 "${RS_ADDR[i - 1]}/24"
@@ -202,7 +197,6 @@ dataplane:
   lcores: "0-1"
   eal_args: ["--no-huge", "-m", "256", "--no-pci", "--file-prefix=$EAL_PREFIX"]
   idle_sleep: 50us
-  exception_path: false
   ports:
     - name: wan0
       device: "net_af_packet0,iface=lbwan"
@@ -278,6 +272,10 @@ done
   echo "no answer through $VIP:81 after 40 tries" >&2
   exit 1
 }
+if grep -q "no kernel interface" "$WORK/dplbd.log"; then
+  fail "dplbd made no TAP: $(grep 'no kernel interface' "$WORK/dplbd.log")"
+  exit 1
+fi
 for ((try = 0; try < 3; try++)); do
   ns_exec cl curl -sf --connect-timeout 2 --max-time 3 -o /dev/null "http://$VIP:81/whoami" ||
     fail "warm-up request $try through $VIP:81"
@@ -359,6 +357,11 @@ for i in 0 1 2; do
 done
 for i in 0 1; do
   wait_for "app ${RS_ADDR[i]} probed ok" 100 status_matches 83 "${RS_ADDR[i]}:8083" ' up tcp weight 1/1 .* last ok '
+done
+# The probes came through TAP lan0 and dplbd's port: from lan0's address.
+for i in 1 2 3; do
+  grep -q "^$LAN_ADDR /healthz " "$WORK/web$i.srv.log" ||
+    fail "rs$i saw no /healthz probe from $LAN_ADDR: $(tail -n 3 "$WORK/web$i.srv.log" | tr '\n' ' ')"
 done
 [[ $FAILS -eq 0 ]] || exit 1
 

@@ -20,6 +20,9 @@
 #   ns_wait_file FILE REGEX [N]  wait (bounded) until a file has a matching line
 #   ns_stop PID [N]              SIGTERM an ns_bg process, wait (bounded), return
 #                                its exit status (SIGKILL and 124 on timeout)
+#   ns_dpdk_owned NS IF...       interfaces a dplbd port owns (net_af_packet on
+#                                a veth) in a namespace whose kernel has dplbd's
+#                                TAPs: the kernel there must not see them
 
 set -o pipefail
 
@@ -149,6 +152,23 @@ ns_stop() {
   fi
   wait "$pid" || rc=$?
   return "$rc"
+}
+
+# A NIC bound to DPDK has no kernel side; a veth under net_af_packet does, and
+# its kernel would answer ARP and ICMP for the TAPs' addresses a second time
+# (duplicate replies) and take TCP/UDP meant for them. arp_ignore=8: never
+# answer ARP on it; rp_filter=1 (strict): an IP packet arriving on it is
+# dropped, because the route back to any sender is a TAP's (or none). The
+# packet socket still sees every frame. With IPv6 off in the namespace
+# (ns_no_ipv6) nothing else reaches the kernel through it.
+ns_dpdk_owned() {
+  local ns ifname
+  ns=$(ns_name "$1")
+  shift
+  for ifname in "$@"; do
+    ip netns exec "$ns" sysctl -qw "net.ipv4.conf.$ifname.arp_ignore=8" \
+      "net.ipv4.conf.$ifname.rp_filter=1"
+  done
 }
 
 ns_cleanup() {

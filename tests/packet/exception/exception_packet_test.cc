@@ -3,13 +3,17 @@
 // first (unshare(CLONE_NEWNET)), so the TAP and its addresses exist only
 // there. A UDP datagram for the port's address, injected on the ring port,
 // must reach a kernel socket; the socket's answer (after the kernel's own ARP
-// exchange through dplb) must leave through the ring port.
+// exchange through dplb) must leave through the ring port. The static routes
+// of the config whose port has a TAP must be in the kernel's table, and a
+// datagram the host sends to a routed address must leave through the port
+// toward the route's gateway.
 
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
+#include <net/route.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <sys/ioctl.h>
@@ -21,9 +25,11 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "dp_harness.h"
+#include "dplb/dp/kernel_iface.h"
 #include "packet_builder.h"
 
 namespace dplb::test {
@@ -35,6 +41,8 @@ using namespace std::chrono_literals;
 constexpr Mac kClientMac{0x02, 0xc1, 0, 0, 0, 0x05};
 const uint32_t kClient = ip4(10, 0, 0, 5);
 const uint32_t kLocal = ip4(10, 0, 0, 2);
+constexpr Mac kGatewayMac{0x02, 0x9a, 0, 0, 0, 0x01};
+const uint32_t kGateway = ip4(10, 0, 0, 1);
 
 const char* const kConfig = R"(
 dataplane:
@@ -43,6 +51,10 @@ dataplane:
   ports:
     - { name: xwan, device: "{WAN}", mac: "02:00:00:00:00:0a", addresses: [10.0.0.2/24] }
     - { name: xlan, device: "{LAN}", addresses: [10.0.1.1/24], exception_path: false }
+  routes:
+    - { prefix: 0.0.0.0/0, via: 10.0.0.1 }
+    - { prefix: 192.168.50.0/24, via: 10.0.0.1 }
+    - { prefix: 10.9.0.0/16, via: 10.0.1.254 }
   neighbours:
     - { ip: 10.0.0.5, mac: "02:c1:00:00:00:05" }
     - { ip: 10.0.1.11, mac: "02:00:00:00:01:0b" }
@@ -146,6 +158,65 @@ struct Socket {
   }
 };
 
+// One IPv4 route of the kernel's main table (/proc/net/route: the current
+// network namespace's), addresses in host order.
+struct KernelRoute {
+  std::string iface;
+  uint32_t dst = 0;
+  uint32_t gateway = 0;
+  uint32_t mask = 0;
+  unsigned flags = 0;
+};
+
+std::vector<KernelRoute> kernelRoutes() {
+  std::vector<KernelRoute> routes;
+  std::ifstream in("/proc/net/route");
+  std::string line;
+  std::getline(in, line);  // the column names
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    KernelRoute r;
+    std::string dst, gw, flags, refcnt, use, metric, mask;
+    if (fields >> r.iface >> dst >> gw >> flags >> refcnt >> use >> metric >> mask) {
+      // The kernel prints the network-order words as hex numbers.
+      r.dst = ntohl(static_cast<uint32_t>(std::stoul(dst, nullptr, 16)));
+      r.gateway = ntohl(static_cast<uint32_t>(std::stoul(gw, nullptr, 16)));
+      r.mask = ntohl(static_cast<uint32_t>(std::stoul(mask, nullptr, 16)));
+      r.flags = static_cast<unsigned>(std::stoul(flags, nullptr, 16));
+      routes.push_back(r);
+    }
+  }
+  return routes;
+}
+
+std::string describe(const std::vector<KernelRoute>& routes) {
+  std::string out;
+  for (const auto& r : routes) {
+    out += "\n  " + r.iface + " " + std::to_string(r.dst) + "/" + std::to_string(r.mask) + " via " +
+           std::to_string(r.gateway);
+  }
+  return out;
+}
+
+int countRoutes(const std::vector<KernelRoute>& routes, uint32_t dst, uint32_t mask) {
+  int n = 0;
+  for (const auto& r : routes) {
+    n += r.dst == dst && r.mask == mask ? 1 : 0;
+  }
+  return n;
+}
+
+bool hasGatewayRoute(const std::vector<KernelRoute>& routes, const std::string& iface, uint32_t dst,
+                     uint32_t mask, uint32_t gateway) {
+  for (const auto& r : routes) {
+    if (r.iface == iface && r.dst == dst && r.mask == mask && r.gateway == gateway &&
+        (r.flags & (RTF_UP | RTF_GATEWAY)) == (RTF_UP | RTF_GATEWAY)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 TEST_F(ExceptionPacketTest, KernelInterfaceHasThePortsNameMacMtuAndAddresses) {
   start(2);
   EXPECT_GE(h_.dp().kernelInterfaces().tapOf(0), 0);
@@ -248,6 +319,94 @@ TEST_F(ExceptionPacketTest, UdpForTheLocalAddressReachesAKernelSocketAndTheAnswe
   EXPECT_EQ(checksumProblems(reply), "");
   EXPECT_GE(stat(&dp::WorkerStats::fromKernel), 2u);  // the ARP request and the answer
   EXPECT_EQ(h_.drops(DropReason::kExceptionPathOff), 0u);
+}
+
+TEST_F(ExceptionPacketTest, StaticRoutesOfPortsWithAKernelInterfaceAreInTheKernel) {
+  start();
+  EXPECT_TRUE(h_.dp().kernelInterfaces().warnings().empty())
+      << h_.dp().kernelInterfaces().warnings()[0];
+  const auto routes = kernelRoutes();
+  EXPECT_TRUE(hasGatewayRoute(routes, "xwan", 0, 0, kGateway)) << "default" << describe(routes);
+  EXPECT_TRUE(hasGatewayRoute(routes, "xwan", ip4(192, 168, 50, 0), 0xFFFFFF00, kGateway))
+      << describe(routes);
+  EXPECT_EQ(countRoutes(routes, ip4(10, 9, 0, 0), 0xFFFF0000), 0)
+      << "xlan has no kernel interface" << describe(routes);
+
+  // The host's own datagram to a routed address: the kernel asks for the
+  // gateway's MAC, then the datagram leaves through the port to the gateway.
+  Socket s{::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0)};
+  ASSERT_GE(s.fd, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_addr.s_addr = htonl(ip4(192, 168, 50, 7));
+  to.sin_port = htons(7777);
+  const std::string msg = "to a network behind the gateway";
+  ASSERT_EQ(::sendto(s.fd, msg.data(), msg.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)),
+            static_cast<ssize_t>(msg.size()))
+      << std::strerror(errno);
+  bool arpSeen = false;
+  Bytes out;
+  ASSERT_TRUE(pollUntil([&] {
+    for (const Bytes& f : h_.collect(0)) {
+      if (ethType(f) == 0x0806 && rd16(f, 20) == 1 && rd32(f, 38) == kGateway) {
+        arpSeen = true;
+        h_.inject(
+            0,
+            FrameBuilder()
+                .eth({.dst = wanMac_, .src = kGatewayMac})
+                .arp({.op = 2, .sha = kGatewayMac, .spa = kGateway, .tha = wanMac_, .tpa = kLocal})
+                .padTo(60)
+                .build());
+      } else if (ethType(f) == 0x0800) {
+        out = f;
+      }
+    }
+    return !out.empty();
+  })) << "the host's datagram never left the port; "
+      << h_.dropSummary();
+  EXPECT_TRUE(arpSeen) << "the kernel never asked for the gateway";
+  DecodedFrame d = decodeFrame(out);
+  ASSERT_TRUE(d.valid) << d.error;
+  EXPECT_EQ(d.ethDst, kGatewayMac);
+  EXPECT_EQ(d.ethSrc, wanMac_);
+  EXPECT_EQ(d.ip.src, kLocal);
+  EXPECT_EQ(d.ip.dst, ip4(192, 168, 50, 7));
+  ASSERT_TRUE(d.udp);
+  EXPECT_EQ(d.udp->dport, 7777);
+  EXPECT_EQ(std::string(d.payload.begin(), d.payload.end()), msg);
+  EXPECT_EQ(checksumProblems(out), "");
+}
+
+TEST_F(ExceptionPacketTest, ARouteTheKernelAlreadyHasIsKeptAndReportedAndThePortKeepsItsTap) {
+  // Another interface already owns 192.168.50.0/24 (its connected route, the
+  // same prefix and metric as dataplane.routes[1]).
+  Socket tun{::open("/dev/net/tun", O_RDWR | O_CLOEXEC)};
+  ASSERT_GE(tun.fd, 0);
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, "xother", IFNAMSIZ - 1);
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+  ASSERT_EQ(::ioctl(tun.fd, TUNSETIFF, &ifr), 0) << std::strerror(errno);
+  Socket ctl{::socket(AF_INET, SOCK_DGRAM, 0)};
+  ASSERT_EQ(::ioctl(ctl.fd, SIOCGIFFLAGS, &ifr), 0);
+  ifr.ifr_flags |= IFF_UP;
+  ASSERT_EQ(::ioctl(ctl.fd, SIOCSIFFLAGS, &ifr), 0) << std::strerror(errno);
+  ASSERT_EQ(dp::addKernelAddresses("xother", {*conf::Prefix::parse("192.168.50.1/24")}), "");
+  ASSERT_EQ(countRoutes(kernelRoutes(), ip4(192, 168, 50, 0), 0xFFFFFF00), 1);
+
+  start();
+  EXPECT_GE(h_.dp().kernelInterfaces().tapOf(0), 0) << "a refused route costs no TAP";
+  ASSERT_EQ(h_.dp().kernelInterfaces().warnings().size(), 1u);
+  const std::string& w = h_.dp().kernelInterfaces().warnings()[0];
+  EXPECT_EQ(w.rfind("dataplane.routes[1]:", 0), 0u) << w;
+  EXPECT_NE(w.find("already has a route to 192.168.50.0/24"), std::string::npos) << w;
+  const auto routes = kernelRoutes();
+  EXPECT_TRUE(hasGatewayRoute(routes, "xwan", 0, 0, kGateway)) << describe(routes);
+  EXPECT_EQ(countRoutes(routes, ip4(192, 168, 50, 0), 0xFFFFFF00), 1) << describe(routes);
+  for (const auto& r : routes) {
+    if (r.dst == ip4(192, 168, 50, 0)) {
+      EXPECT_EQ(r.iface, "xother") << "the kernel's own route stays";
+    }
+  }
 }
 
 TEST_F(ExceptionPacketTest, DplbAloneAnswersArpForItsAddresses) {

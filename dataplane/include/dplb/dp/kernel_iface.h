@@ -14,6 +14,20 @@
 // logs one warning per such port and lists the reasons in warnings().
 // close() removes the TAP interfaces again.
 //
+// Static routes: every dataplane.routes entry whose egress port has a TAP is
+// also given to the kernel (main table, "proto static", metric 0, via the
+// route's next hop out of that TAP), so the host's own sockets reach what
+// dplb reaches through a gateway (health checks of real servers behind a
+// router). A route the kernel refuses does not cost the port its exception
+// path: it is logged and listed in warnings() ("dataplane.routes[i]: ..."),
+// and the rest still goes in. A route the kernel already has with the same
+// prefix and metric (say the host's default route on a management NIC) is
+// such a refusal: the kernel's route is kept, never replaced; dplb's own
+// forwarding uses the configured route either way. Routes, like the rest of
+// `dataplane`, are set at start only: Dataplane::publish refuses a changed
+// dataplane section (a reload cannot add or remove them), and the routes go
+// with the TAPs when close() deletes them.
+//
 // Which worker polls what: every worker polls its own rx queue of every TAP
 // (the kernel spreads its output over the queues by flow) and sends what it
 // reads out of the TAP's port on its own tx queue of that port, unchanged.
@@ -48,6 +62,7 @@ class KernelInterfaces {
   // DPDK port id of the TAP of ports[portIndex], or -1 (exception path off).
   int tapOf(size_t portIndex) const { return portIndex < taps_.size() ? taps_[portIndex] : -1; }
   const std::vector<int>& taps() const { return taps_; }
+  // Ports left without a TAP and routes the kernel refused, one line each.
   const std::vector<std::string>& warnings() const { return warnings_; }
 
  private:
@@ -63,5 +78,12 @@ class KernelInterfaces {
 // `ifname` over rtnetlink; an address already present is fine. "" on success.
 std::string addKernelAddresses(const std::string& ifname,
                                const std::vector<conf::Prefix>& addresses);
+
+// Adds the route to `route.prefix` via `route.via` out of the kernel
+// interface `ifname` to the main table over rtnetlink (RTM_NEWROUTE, like
+// `ip route add`: an existing route with the same prefix and metric is left
+// alone and reported). The next hop must be on a connected network of
+// `ifname` and the interface up. "" on success.
+std::string addKernelRoute(const std::string& ifname, const conf::Route& route);
 
 }  // namespace dplb::dp
