@@ -822,6 +822,13 @@ void Worker::inbound(rte_mbuf* m, pkt::PacketView& v, const ServiceRuntime& svc,
     conns_.expireNow(lr.id, *this);
     lr = LookupResult{};
   }
+  if (lr.hit() && svc.proto == L4Proto::kTcp && (v.tcpFlags & pkt::kTcpSyn) != 0 &&
+      reuseReschedules(conns_.conn(lr.id))) {
+    // A client reusing its port (IPVS conn_reuse_mode 1): the old entry goes
+    // and the SYN is scheduled afresh.
+    conns_.expireNow(lr.id, *this);
+    lr = LookupResult{};
+  }
   ConnId id;
   if (lr.hit()) {
     id = lr.id;
@@ -849,6 +856,24 @@ void Worker::inbound(rte_mbuf* m, pkt::PacketView& v, const ServiceRuntime& svc,
   const Conn& c = conns_.conn(id);
   applyActivity(c, conns_.onPacket(id, Direction::kIn, v.tcpFlags));
   forwardIn(m, v, c);
+}
+
+// IPVS conn_reuse_mode 1 (the kernel's default) for a SYN that matches an
+// existing TCP entry: reschedule when its server is quiesced and
+// expire_nodest_conn is on, or when the old connection is over (TIME_WAIT or
+// CLOSE) and no persistence template controls it, nor does it control
+// connections. Otherwise the SYN follows the old entry.
+bool Worker::reuseReschedules(const Conn& c) const {
+  if (snap_->expireNodestConn && c.realServerId() < snap_->rsById.size()) {
+    const sched::RealServer* rs = snap_->rsById[c.realServerId()];
+    if (rs != nullptr && rs->weight() == 0) {
+      return true;
+    }
+  }
+  if (c.controlTemplate() != kNoConn || c.controlledCount() != 0) {
+    return false;
+  }
+  return c.tcpState() == TcpState::kTimeWait || c.tcpState() == TcpState::kClose;
 }
 
 // This worker's scheduler for the service; no server counts no_dest.

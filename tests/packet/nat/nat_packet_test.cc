@@ -164,6 +164,50 @@ TEST_F(NatPacketTest, FullConversationKeepsTranslatingBothWays) {
   EXPECT_NE(conns[0].state, static_cast<uint8_t>(dp::TcpState::kEstablished));
 }
 
+TEST_F(NatPacketTest, PortReuseAfterTimeWaitIsScheduledAfresh) {
+  // IPVS conn_reuse_mode 1: a SYN that finds its client port's old
+  // connection in TIME_WAIT expires it and is scheduled as a new connection.
+  start(baseConfig("rr"));
+  EXPECT_EQ(decodeFrame(h_.send(0, clientTcp(40003, kTcpSynFlag), 1)).ip.dst, kRs12);
+  h_.send(1, serverTcp(kRs12, 40003, kTcpSynFlag | kTcpAckFlag), 0);
+  h_.send(0, clientTcp(40003, kTcpAckFlag), 1);
+  h_.send(0, clientTcp(40003, kTcpFinFlag | kTcpAckFlag), 1);
+  h_.send(1, serverTcp(kRs12, 40003, kTcpFinFlag | kTcpAckFlag), 0);
+  h_.send(0, clientTcp(40003, kTcpAckFlag), 1);
+  auto conns = h_.dp().connections();
+  ASSERT_EQ(conns.size(), 1u);
+  ASSERT_EQ(conns[0].state, static_cast<uint8_t>(dp::TcpState::kTimeWait));
+
+  Bytes syn = h_.send(0, clientTcp(40003, kTcpSynFlag), 1);
+  EXPECT_EQ(decodeFrame(syn).ip.dst, kRs11) << "rescheduled: rr moves on";
+  EXPECT_EQ(h_.dp().serviceTotals(kVip, 80, dp::L4Proto::kTcp).conns, 2u);
+  conns = h_.dp().connections();
+  ASSERT_EQ(conns.size(), 1u);
+  EXPECT_EQ(conns[0].rsAddr, kRs11);
+}
+
+TEST_F(NatPacketTest, SynOnALiveConnectionFollowsIt) {
+  start(baseConfig("rr"));
+  h_.send(0, clientTcp(40004, kTcpSynFlag), 1);
+  h_.send(1, serverTcp(kRs12, 40004, kTcpSynFlag | kTcpAckFlag), 0);
+  h_.send(0, clientTcp(40004, kTcpAckFlag), 1);
+  // A retransmitted or stray SYN on an established connection is not a new
+  // connection: it goes to the same server.
+  EXPECT_EQ(decodeFrame(h_.send(0, clientTcp(40004, kTcpSynFlag), 1)).ip.dst, kRs12);
+  EXPECT_EQ(h_.dp().serviceTotals(kVip, 80, dp::L4Proto::kTcp).conns, 1u);
+}
+
+TEST_F(NatPacketTest, PersistentConnectionsAreNotRescheduledOnReuse) {
+  start(baseConfig("rr", R"(
+    persistence: { timeout: 300s })"));
+  const uint32_t first = decodeFrame(h_.send(0, clientTcp(40005, kTcpSynFlag), 1)).ip.dst;
+  h_.send(1, serverTcp(first, 40005, kTcpSynFlag | kTcpAckFlag), 0);
+  h_.send(0, clientTcp(40005, kTcpFinFlag | kTcpAckFlag), 1);
+  h_.send(1, serverTcp(first, 40005, kTcpFinFlag | kTcpAckFlag), 0);
+  h_.send(0, clientTcp(40005, kTcpAckFlag), 1);
+  EXPECT_EQ(decodeFrame(h_.send(0, clientTcp(40005, kTcpSynFlag), 1)).ip.dst, first);
+}
+
 TEST_F(NatPacketTest, RoundRobinFollowsIpvsListOrder) {
   start(baseConfig("rr"));
   std::vector<uint32_t> got;
@@ -705,6 +749,29 @@ TEST_F(NatPacketTest, UnchangedServersKeepTheirConnectionsAcrossPublish) {
   ASSERT_EQ(h_.dp().publish(c), "");
   Bytes out = h_.send(0, clientTcp(47000, kTcpAckFlag), 1);
   EXPECT_EQ(decodeFrame(out).ip.dst, kRs12);
+}
+
+TEST_F(NatPacketTest, SynToAQuiescedServerIsRescheduledWithExpireNodestConn) {
+  for (bool expireNodest : {false, true}) {
+    SCOPED_TRACE(expireNodest ? "expire_nodest_conn: true" : "expire_nodest_conn: false");
+    std::string cfg = baseConfig("rr");
+    if (expireNodest) {
+      DataplaneHarness::replace(cfg, "  exception_path: false",
+                                "  exception_path: false\n  expire_nodest_conn: true");
+    }
+    start(cfg);
+    h_.send(0, clientTcp(48100, kTcpSynFlag), 1);  // -> .12
+    h_.send(1, serverTcp(kRs12, 48100, kTcpSynFlag | kTcpAckFlag), 0);
+    conf::Config c = h_.config();
+    c.services[0].realServers[1].weight = 0;  // quiesce .12
+    ASSERT_EQ(h_.dp().publish(c), "");
+    // The established connection keeps flowing to its server either way.
+    EXPECT_EQ(decodeFrame(h_.send(0, clientTcp(48100, kTcpAckFlag), 1)).ip.dst, kRs12);
+    // A SYN reusing the port: rescheduled only with expire_nodest_conn.
+    EXPECT_EQ(decodeFrame(h_.send(0, clientTcp(48100, kTcpSynFlag), 1)).ip.dst,
+              expireNodest ? kRs11 : kRs12);
+    h_.stop();
+  }
 }
 
 TEST_F(NatPacketTest, ExpireNodestConnExpiresOnNextPacket) {

@@ -142,6 +142,7 @@ class Worker final : private ConnExpirySink {
   void countIn(const Conn& c, uint32_t bytes);
   void countOut(const Conn& c, uint32_t bytes);
   ConnId newConnection(pkt::PacketView& v, const ServiceRuntime& svc);
+  bool reuseReschedules(const Conn& c) const;
   const RsRuntime* pickServer(const pkt::PacketView& v, const ServiceRuntime& svc);
   bool handOff(rte_mbuf* m, unsigned owner);
   // Resolve the next hop for dst and queue m for transmit (or park it).
