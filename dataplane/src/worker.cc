@@ -387,6 +387,13 @@ void Worker::handleArp(rte_mbuf* m, pkt::PacketView& v, int rxPort, bool learnOn
   const bool forUs = v.arpOp == pkt::kArpOpRequest && v.arpTpa != v.arpSpa &&
                      (snap_->localPort(v.arpTpa) == rxPort || snap_->vips.count(v.arpTpa) != 0);
   if (!forUs) {
+    if (v.arpOp == pkt::kArpOpRequest && v.arpTpa != v.arpSpa && snap_->localPort(v.arpTpa) >= 0) {
+      // Another port's address asked for on this one: not answered (as
+      // arp_ignore=1), and not passed up either - the kernel holds every
+      // port's addresses and would answer with this port's MAC (ARP flux).
+      dropPacket(m, DropReason::kNotForUs);
+      return;
+    }
     // Replies, gratuitous ARP, requests for others: the kernel learns its
     // neighbours from them. Requests for our addresses are answered by dplb
     // alone, so the wire sees one answer.

@@ -430,6 +430,25 @@ TEST_F(ExceptionPacketTest, DplbAloneAnswersArpForItsAddresses) {
   EXPECT_EQ(stat(&dp::WorkerStats::toKernel), before) << "the request is not the kernel's";
 }
 
+TEST_F(ExceptionPacketTest, ArpForAnotherPortsAddressIsNeitherAnsweredNorPassedUp) {
+  // The kernel holds the ports' addresses and would answer for any of them
+  // on any interface (ARP flux); dplb answers only on the address's own port.
+  start();
+  const uint64_t before = stat(&dp::WorkerStats::toKernel);
+  const uint64_t dropsBefore = h_.dp().drop(pkt::DropReason::kNotForUs);
+  h_.inject(0, FrameBuilder()
+                   .eth({.dst = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, .src = kClientMac})
+                   .arp({.op = 1, .sha = kClientMac, .spa = kClient, .tpa = ip4(10, 0, 1, 1)})
+                   .padTo(60)
+                   .build());
+  h_.pollAll();
+  for (const Bytes& f : h_.collect(0)) {
+    EXPECT_NE(ethType(f), 0x0806) << "no ARP answer on the wrong port";
+  }
+  EXPECT_EQ(stat(&dp::WorkerStats::toKernel), before);
+  EXPECT_EQ(h_.dp().drop(pkt::DropReason::kNotForUs), dropsBefore + 1);
+}
+
 TEST_F(ExceptionPacketTest, EchoRequestsAreAnsweredByDplbAndOtherIcmpGoesToTheKernel) {
   start();
   Bytes ping = FrameBuilder()
