@@ -10,6 +10,10 @@
 # ping of a port address is answered once. Everything lives in namespaces
 # this script creates and removes again, also on failure.
 #
+#   scripts/demo.sh          run it and tear everything down
+#   scripts/demo.sh --keep   leave it running and print how to poke at it
+#   scripts/demo.sh --down   tear down what --keep left running
+#
 #   client 10.0.0.5 ── wan0 [dplbd] lan0 ── bridge ── rs1..rs3 10.0.1.11-13
 #            └─ 10.0.1.50 ───────────────────┘   (DR replies bypass dplb)
 set -euo pipefail
@@ -17,6 +21,49 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${DPLB_BUILD_DIR:-$ROOT/build}"
 CONFIG="$ROOT/conf/examples/demo.yaml"
+STATE=/run/dplb/demo.state  # what --keep left running: namespace prefix, work dir
+
+kept_namespaces() {  # PREFIX
+  ip netns list | awk -v p="$1-" 'index($1, p) == 1 { print $1 }'
+}
+
+KEEP=0
+case "${1:-}" in
+  "") ;;
+  --keep) KEEP=1 ;;
+  --down)
+    if [[ ! -f $STATE ]]; then
+      echo "demo: nothing left running by --keep"
+      exit 0
+    fi
+    read -r prefix work <"$STATE"
+    for ns in $(kept_namespaces "$prefix"); do
+      ip netns pids "$ns" | xargs -r kill 2>/dev/null || true
+    done
+    for ((n = 0; n < 50; n++)); do
+      pids=""
+      for ns in $(kept_namespaces "$prefix"); do
+        pids+=$(ip netns pids "$ns")
+      done
+      [[ -z $pids ]] && break
+      sleep 0.1
+    done
+    for ns in $(kept_namespaces "$prefix"); do
+      ip netns del "$ns"
+    done
+    rm -rf "$work" "$STATE"
+    echo "demo: removed the namespaces $prefix-* and $work"
+    exit 0
+    ;;
+  *)
+    echo "usage: $0 [--keep | --down]" >&2
+    exit 2
+    ;;
+esac
+if [[ $KEEP -eq 1 && -f $STATE ]]; then
+  echo "demo: a kept demo is still running; remove it first with $0 --down" >&2
+  exit 1
+fi
 
 "$ROOT/scripts/setup.sh"
 "$BUILD_DIR/bin/dplbd" --check-config "$CONFIG"
@@ -165,6 +212,24 @@ if [[ -n $METRICS_ADDR ]]; then
     echo "  (promtool not installed: Debian package prometheus)"
   fi
   echo
+fi
+if [[ $KEEP -eq 1 ]]; then
+  trap - EXIT
+  mkdir -p "$(dirname "$STATE")"
+  echo "$NS_PREFIX $WORK" >"$STATE"
+  cat <<EOF
+demo: left running (namespaces $NS_PREFIX-*; dplbd log $WORK/dplbd.log). Try:
+  ip netns exec $NS_PREFIX-cl curl -s http://10.0.0.100/whoami      # NAT VIP
+  ip netns exec $NS_PREFIX-cl curl -s http://10.0.0.101/whoami      # DR VIP
+  $BUILD_DIR/bin/dplbadm --socket $SOCK -L -n --stats
+  $BUILD_DIR/bin/dplbadm --socket $SOCK -L -n --rate
+  $BUILD_DIR/bin/dplbadm --socket $SOCK --status
+  ip netns exec $NS_PREFIX-lb curl -s http://${METRICS_ADDR:-127.0.0.1:9550}/metrics | grep '^dplb_service'
+  rm $WORK/rs1/healthz         # rs1 fails its http check and is quiesced (see --status, -L -n)
+  echo ok >$WORK/rs1/healthz   # ... and comes back after 2 good probes
+  $0 --down                    # tear it all down
+EOF
+  exit 0
 fi
 ns_stop "$DPLBD" 100
 tail -1 "$WORK/dplbd.log"
