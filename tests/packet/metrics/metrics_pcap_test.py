@@ -28,40 +28,10 @@ import check_dashboards  # noqa: E402
 
 SKIP = 77
 
-CONFIG = """
-dataplane:
-  lcores: "0-1"
-  eal_args: ["--no-huge", "-m", "256", "--no-pci", "--file-prefix={prefix}", "--log-level=warning"]
-  exception_path: false
-  ports:
-    - name: arm0
-      device: "net_pcap0,rx_pcap={dir}/in.pcap,tx_pcap={dir}/out.pcap"
-      addresses: [10.0.0.2/24]
-  neighbours:
-    - {{ ip: 10.0.0.5, mac: "02:c1:00:00:00:05" }}
-    - {{ ip: 10.0.0.11, mac: "02:00:00:00:01:0b" }}
-    - {{ ip: 10.0.0.12, mac: "02:00:00:00:01:0c" }}
-services:
-  - name: web
-    vip: 10.0.0.100
-    port: 80
-    protocol: tcp
-    scheduler: rr
-    forward: nat
-    real_servers:
-      - {{ address: 10.0.0.11, port: 8080 }}
-      - {{ address: 10.0.0.12, port: 8080 }}
-  - name: dns
-    vip: 10.0.0.100
-    port: 53
-    protocol: udp
-    scheduler: rr
-    forward: nat
-    real_servers:
-      - {{ address: 10.0.0.11, port: 5353 }}
-admin: {{ socket: {dir}/dplb.sock }}
-metrics: {{ listen: "127.0.0.1:0" }}
-"""
+# The daemon_pcap test's configuration and conversation, with metrics on a
+# free loopback port.
+CONFIG = pd.CONFIG.replace('metrics: {{ listen: "" }}', 'metrics: {{ listen: "127.0.0.1:0" }}')
+assert CONFIG != pd.CONFIG
 
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(,|$)')
