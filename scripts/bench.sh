@@ -11,6 +11,12 @@
 #   scripts/bench.sh --testpmd none                 # dplb only
 #   scripts/bench.sh --help
 # Takes about a minute with the defaults; best run on an otherwise idle machine.
+#
+# Then dplb_bench_healthcheck: the health checker's CPU cost, a real prober
+# checking 500 loopback targets once a second per check type (tcp, http,
+# https with an EC P-256 and an RSA 2048 server key, udp); about 20 s. Its
+# arguments come from DPLB_HC_BENCH_ARGS (default "--seconds 3"), e.g.
+#   DPLB_HC_BENCH_ARGS="--targets 1000 --seconds 10" scripts/bench.sh
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -40,4 +46,10 @@ if ! command -v dpdk-testpmd >/dev/null 2>&1; then
   args+=(--testpmd none)
 fi
 
-exec "$BUILD_DIR/bin/dplb_bench_dataplane" "${args[@]}"
+status=0
+"$BUILD_DIR/bin/dplb_bench_dataplane" "${args[@]}" || status=$?
+
+echo
+read -r -a hc_args <<<"${DPLB_HC_BENCH_ARGS:---seconds 3}"
+"$BUILD_DIR/bin/dplb_bench_healthcheck" "${hc_args[@]}" || status=$?
+exit "$status"
