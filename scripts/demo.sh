@@ -73,7 +73,7 @@ if [[ $(id -u) -ne 0 ]] || ! ip netns list >/dev/null 2>&1; then
   exit 0
 fi
 
-# shellcheck source=../tests/e2e/lib/netns.sh
+# shellcheck source=SCRIPTDIR/../tests/e2e/lib/netns.sh
 source "$ROOT/tests/e2e/lib/netns.sh"
 ns_init
 PY=$(command -v /usr/bin/python3 || command -v python3)
@@ -87,10 +87,7 @@ cleanup_demo() {
 trap cleanup_demo EXIT
 
 echo "demo: building the topology"
-for ns in cl lb sw rs1 rs2 rs3; do
-  ns_add "$ns"
-  ns_no_ipv6 "$ns"
-done
+ns_add_all cl lb sw rs1 rs2 rs3
 ns_link cl eth0 lb veth-lb0
 ns_link lb veth-lb1 sw swlb
 ns_link cl eth1 sw swcl
@@ -149,10 +146,7 @@ requests() {  # VIP COUNT -> per-server counts
 }
 
 # The first packets resolve ARP on both sides.
-for ((n = 0; n < 40; n++)); do
-  ns_exec cl curl -s --max-time 1 -o /dev/null http://10.0.0.100/whoami && break
-  sleep 0.1
-done
+ns_poll 40 0.1 ns_exec cl curl -s --max-time 1 -o /dev/null http://10.0.0.100/whoami || true
 echo "demo: 300 HTTP requests to the NAT VIP 10.0.0.100:80 (wrr 3:2:1)"
 requests 10.0.0.100 300
 echo "demo: 60 HTTP requests to the DR VIP 10.0.0.101:80 (persistent: one client, one server)"
@@ -164,10 +158,7 @@ requests 10.0.0.101 60
 probed() {
   [[ $("$BUILD_DIR/bin/dplbadm" --socket "$SOCK" --status 2>/dev/null | grep -c ' up .* last ok ') -eq 6 ]]
 }
-for ((n = 0; n < 100; n++)); do
-  probed && break
-  sleep 0.1
-done
+ns_poll 100 0.1 probed || true
 echo "demo: ping of the port address 10.0.0.2 from the client (answered once, through dplbd)"
 ns_exec cl ping -c 3 -i 0.2 -W 2 10.0.0.2 >"$WORK/ping.out" 2>&1 || true
 grep -E 'packets transmitted' "$WORK/ping.out" | sed 's/^/  /'

@@ -35,23 +35,12 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=SCRIPTDIR/../lib/netns.sh
-source "$HERE/../lib/netns.sh"
+# shellcheck source=SCRIPTDIR/../lib/dplbd.sh
+source "$HERE/../lib/dplbd.sh"
 
-DPLBD=${1:?usage: $0 /path/to/dplbd}
-ns_init
-DPLBD=$(readlink -f "$DPLBD")
-for tool in ip ethtool curl ping; do
-  command -v "$tool" >/dev/null || {
-    echo "missing tool: $tool (scripts/setup.sh installs it)" >&2
-    exit 1
-  }
-done
-if [[ ! -c /dev/net/tun ]]; then
-  echo "SKIP: no /dev/net/tun (the exception path needs TAP devices)" >&2
-  exit 77
-fi
-PY=${PYTHON3:-$(command -v /usr/bin/python3 || command -v python3)}
+e2e_init exc "${1:?usage: $0 /path/to/dplbd}"
+e2e_need ping
+e2e_need_tun
 
 readonly CLIENT=10.0.0.5
 readonly WAN_ADDR=10.0.0.2
@@ -63,111 +52,38 @@ readonly ROUTER_FAR=10.0.2.1
 readonly FAR_NET=10.0.2.0/24
 readonly FAR=10.0.2.11
 
-WORK=$(mktemp -d /tmp/dplb-e2e-exc.XXXXXX)
-EAL_PREFIX="dplb-e2e-exc-$$"
-DPLBD_PID=""
-FAILS=0
-
-fail() {
-  echo "FAIL: $*" >&2
-  FAILS=$((FAILS + 1))
-}
-
-on_exit() {
-  local rc=$?
-  if [[ -n $DPLBD_PID ]] && kill -0 "$DPLBD_PID" 2>/dev/null; then
-    kill -TERM "$DPLBD_PID" 2>/dev/null || true
-  fi
-  if [[ $rc -ne 0 ]]; then
-    echo "==================== diagnostics (work dir $WORK) ====================" >&2
-    for f in "$WORK"/*.log "$WORK"/*.out; do
-      [[ -f $f ]] || continue
-      echo "---------- $(basename "$f") (last 60) ----------" >&2
-      tail -n 60 "$f" >&2
-    done
-    for ns in cl lb rs1 rt far; do
-      ip -n "$(ns_name $ns)" -s addr show 2>/dev/null | sed "s/^/$ns: /" >&2 || true
-      ip -n "$(ns_name $ns)" neigh show 2>/dev/null | sed "s/^/$ns neigh: /" >&2 || true
-      ip -n "$(ns_name $ns)" route show 2>/dev/null | sed "s/^/$ns route: /" >&2 || true
-    done
-  fi
-  ns_cleanup
-  rm -rf "/var/run/dpdk/$EAL_PREFIX"
-  if [[ $rc -ne 0 ]]; then
-    echo "logs kept in $WORK" >&2
-  else
-    rm -rf "$WORK"
-  fi
-  exit "$rc"
-}
-trap on_exit EXIT
+for f in rs1.http.log far.http.log host.http.log ping-local.out ping-vip.out host-loop.out; do
+  e2e_diag_file "$WORK/$f"
+done
+e2e_diag_ns cl lb rs1 rt far
 
 # ---------------------------------------------------------------- topology
-for ns in cl lb sw rs1 rt far; do
-  ns_add "$ns"
-  ns_no_ipv6 "$ns"
-done
-ns_link cl eth0 lb lbwan
-ns_link lb lblan sw swlb
-ns_link rs1 eth0 sw swrs1
+ns_add_all cl lb sw rs1 rt far
+e2e_two_arm_topology "$CLIENT" "$LAN_ADDR" "$RS"
 ns_link rt eth0 sw swrt
+ns_bridge sw br0 swrt
 ns_link rt eth1 far eth0
-ns_bridge sw br0 swlb swrs1 swrt
-ns_exec lb sysctl -qw net.ipv4.ip_forward=0
 ns_dpdk_owned lb lbwan lblan
-ns_addr cl eth0 "$CLIENT/24"
-ns_addr rs1 eth0 "$RS/24"
-ip -n "$(ns_name rs1)" route add default via "$LAN_ADDR"
 ns_addr rt eth0 "$ROUTER_LAN/24"
 ns_addr rt eth1 "$ROUTER_FAR/24"
 ns_exec rt sysctl -qw net.ipv4.ip_forward=1
 ns_addr far eth0 "$FAR/24"
 ip -n "$(ns_name far)" route add default via "$ROUTER_FAR"
 
-mkdir -p "$WORK/www"
-printf 'rs1' >"$WORK/www/whoami"
-ns_bg rs1 "$WORK/rs1.http.log" "$PY" -u -m http.server 8080 --bind 0.0.0.0 \
-  --directory "$WORK/www" >/dev/null
-ns_wait_tcp rs1 127.0.0.1 8080 100
-mkdir -p "$WORK/far"
-printf 'far' >"$WORK/far/whoami"
-ns_bg far "$WORK/far.http.log" "$PY" -u -m http.server 8080 --bind 0.0.0.0 \
-  --directory "$WORK/far" >/dev/null
-ns_wait_tcp far 127.0.0.1 8080 100
+http_whoami_server rs1 8080
+http_whoami_server far 8080
 
 # ---------------------------------------------------------------- dplbd
-cat >"$WORK/dplb.yaml" <<EOF
-dataplane:
-  lcores: "0-1"
-  eal_args: ["--no-huge", "-m", "256", "--no-pci", "--file-prefix=$EAL_PREFIX"]
-  idle_sleep: 50us
-  ports:
-    - name: wan0
-      device: "net_af_packet0,iface=lbwan"
-      addresses: [$WAN_ADDR/24]
-    - name: lan0
-      device: "net_af_packet1,iface=lblan"
-      addresses: [$LAN_ADDR/24]
-  routes:
-    - { prefix: $FAR_NET, via: $ROUTER_LAN }
-  conn_table: { capacity: 4096 }
-  reassembly: { max_flows: 64 }
-services:
-  - name: web
-    vip: $VIP
-    port: 80
-    protocol: tcp
-    scheduler: rr
-    forward: nat
-    real_servers:
-      - { address: $RS, port: 8080 }
-admin: { socket: $WORK/dplb.sock }
-metrics: { listen: "" }
-logging: { level: info }
-EOF
-"$DPLBD" --check-config "$WORK/dplb.yaml" >/dev/null
-ns_bg lb "$WORK/dplbd.log" "$DPLBD" -c "$WORK/dplb.yaml" >/dev/null
-DPLBD_PID=$!
+{
+  dplbd_yaml_dataplane --exception-path "wan0=lbwan:$WAN_ADDR/24" "lan0=lblan:$LAN_ADDR/24"
+  echo "  routes:"
+  echo "    - { prefix: $FAR_NET, via: $ROUTER_LAN }"
+  echo "  reassembly: { max_flows: 64 }"
+  echo "services:"
+  dplbd_yaml_service web "$VIP" 80 tcp rr nat 8080 "$RS"
+  dplbd_yaml_tail
+} >"$WORK/dplb.yaml"
+dplbd_start "$WORK/dplb.yaml"
 ns_wait_file "$WORK/dplbd.log" "admin socket" 200 || exit 1
 grep -q "no kernel interface" "$WORK/dplbd.log" && fail "dplbd made no TAP: $(grep 'no kernel interface' "$WORK/dplbd.log")"
 
@@ -187,35 +103,24 @@ grep -q "dataplane.routes" "$WORK/dplbd.log" && fail "dplbd: $(grep 'dataplane.r
 [[ $FAILS -eq 0 ]] || exit 1
 
 # ---------------------------------------------------------------- host -> real server
+# host_gets URL BODY: a GET from the lb namespace answers BODY (the answer
+# is left in $body).
+host_gets() {
+  body=$(ns_exec lb curl -sS --connect-timeout 1 --max-time 2 "$1" 2>&1) && [[ $body == "$2" ]]
+}
 # Bounded start-up: the first try also resolves ARP both ways.
-ok=0
-for ((try = 0; try < 40; try++)); do
-  if body=$(ns_exec lb curl -sS --connect-timeout 1 --max-time 2 "http://$RS:8080/whoami" 2>&1) &&
-    [[ $body == rs1 ]]; then
-    ok=1
-    break
-  fi
-  sleep 0.2
-done
-[[ $ok -eq 1 ]] || fail "curl from the dplb namespace to $RS:8080 failed: $body"
+ns_poll 40 0.2 host_gets "http://$RS:8080/whoami" rs1 ||
+  fail "curl from the dplb namespace to $RS:8080 failed: $body"
 grep -q "^$LAN_ADDR " "$WORK/rs1.http.log" ||
   fail "the real server did not see the host's request come from $LAN_ADDR"
 
 # ---------------------------------------------------------------- host -> behind the router
 # Through the configured route: TAP lan0, dplbd's port, the gateway 10.0.1.254.
-ok=0
-for ((try = 0; try < 40; try++)); do
-  if body=$(ns_exec lb curl -sS --connect-timeout 1 --max-time 2 "http://$FAR:8080/whoami" 2>&1) &&
-    [[ $body == far ]]; then
-    ok=1
-    break
-  fi
-  sleep 0.2
-done
-[[ $ok -eq 1 ]] || fail "curl from the dplb namespace to $FAR:8080 (via $ROUTER_LAN) failed: $body"
+ns_poll 40 0.2 host_gets "http://$FAR:8080/whoami" far ||
+  fail "curl from the dplb namespace to $FAR:8080 (via $ROUTER_LAN) failed: $body"
 grep -q "^$LAN_ADDR " "$WORK/far.http.log" ||
   fail "the server behind the router did not see the host's request come from $LAN_ADDR"
-rt_mac=$(ip -n "$(ns_name rt)" -o link show dev eth0 | grep -oE 'link/ether [0-9a-f:]+' | cut -d' ' -f2)
+rt_mac=$(mac_of rt eth0)
 gw_neigh=$(ip -n "$(ns_name lb)" neigh show "$ROUTER_LAN" dev lan0 2>/dev/null || true)
 [[ $gw_neigh == *"lladdr $rt_mac"* ]] ||
   fail "lb's kernel did not resolve the gateway $ROUTER_LAN ($rt_mac) on lan0: '$gw_neigh'"
@@ -229,7 +134,7 @@ grep -q "DUP" "$WORK/ping-local.out" "$WORK/ping-vip.out" && fail "duplicate ech
 
 # ---------------------------------------------------------------- client -> host
 ns_bg lb "$WORK/host.http.log" "$PY" -u -m http.server 8081 --bind "$WAN_ADDR" \
-  --directory "$WORK/www" >/dev/null
+  --directory "$WORK/www/rs1" >/dev/null
 ns_wait_tcp lb "$WAN_ADDR" 8081 100
 body=$(ns_exec cl curl -sS --connect-timeout 2 --max-time 3 "http://$WAN_ADDR:8081/whoami" 2>&1) ||
   true
@@ -253,13 +158,9 @@ wait "$host_loop" || true
 [[ $(tail -n1 "$WORK/host-loop.out") == 20 ]] ||
   fail "host -> real server while the VIP is busy: $(tail -n1 "$WORK/host-loop.out") of 20"
 
-ns_stop "$DPLBD_PID" 100 || fail "dplbd did not stop cleanly (status $?)"
-DPLBD_PID=""
+dplbd_stop
 # The TAPs go with dplbd.
 ip -n "$(ns_name lb)" link show dev wan0 >/dev/null 2>&1 && fail "TAP wan0 still exists"
 
-if [[ $FAILS -ne 0 ]]; then
-  echo "exception e2e: $FAILS failure(s)" >&2
-  exit 1
-fi
-echo "exception e2e: host curl through the TAP (direct and via the configured route), ping of port address and VIP, client -> host TCP, VIP HTTP alongside: all passed"
+[[ $FAILS -ne 0 ]] || echo "exception e2e: host curl through the TAP (direct and via the configured route), ping of port address and VIP, client -> host TCP, VIP HTTP alongside: all passed"
+e2e_finish

@@ -23,8 +23,23 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     allow_reuse_address = True
 
 
+class Answering(http.server.BaseHTTPRequestHandler):
+    """Answers with a known length; logs "<peer> <path> <status>" a line."""
+
+    def answer(self, code, content_type, body):
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, fmt, *args):
+        print("%s %s %s" % (self.client_address[0], self.path, args[1] if len(args) > 1 else ""),
+              flush=True)
+
+
 def web(name, port, flag):
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(Answering):
         protocol_version = "HTTP/1.1"
 
         def do_GET(self):
@@ -34,21 +49,13 @@ def web(name, port, flag):
                 code, body = 200, name.encode()
             else:
                 code, body = 404, b"not found"
-            self.send_response(code)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, fmt, *args):
-            print("%s %s %s" % (self.client_address[0], self.path, args[1] if len(args) > 1 else ""),
-                  flush=True)
+            self.answer(code, "text/plain", body)
 
     return Server(("0.0.0.0", port), Handler)
 
 
 def kube_proxy(port, flag):
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(Answering):
         def do_GET(self):
             try:
                 with open(flag) as f:
@@ -58,15 +65,7 @@ def kube_proxy(port, flag):
             body = json.dumps({"service": {"namespace": "default", "name": "web"},
                                "localEndpoints": local,
                                "serviceProxyHealthy": True}).encode()
-            self.send_response(200 if local else 503)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, fmt, *args):
-            print("%s %s %s" % (self.client_address[0], self.path, args[1] if len(args) > 1 else ""),
-                  flush=True)
+            self.answer(200 if local else 503, "application/json", body)
 
     return Server(("0.0.0.0", port), Handler)
 

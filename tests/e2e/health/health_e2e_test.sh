@@ -41,31 +41,11 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=SCRIPTDIR/../lib/netns.sh
-source "$HERE/../lib/netns.sh"
+# shellcheck source=SCRIPTDIR/../lib/dplbd.sh
+source "$HERE/../lib/dplbd.sh"
 
-DPLBD=${1:?usage: $0 /path/to/dplbd /path/to/dplbadm}
-DPLBADM=${2:?usage: $0 /path/to/dplbd /path/to/dplbadm}
-ns_init
-DPLBD=$(readlink -f "$DPLBD")
-DPLBADM=$(readlink -f "$DPLBADM")
-for bin in "$DPLBD" "$DPLBADM"; do
-  [[ -x $bin ]] || {
-    echo "not found or not executable: $bin" >&2
-    exit 1
-  }
-done
-for tool in ip ethtool curl; do
-  command -v "$tool" >/dev/null || {
-    echo "missing tool: $tool" >&2
-    exit 1
-  }
-done
-if [[ ! -c /dev/net/tun ]]; then
-  echo "SKIP: no /dev/net/tun (probes use the exception path's TAP devices)" >&2
-  exit 77
-fi
-PY=${PYTHON3:-$(command -v /usr/bin/python3 || command -v python3)}
+e2e_init health "${1:-}" "${2:?usage: $0 /path/to/dplbd /path/to/dplbadm}"
+e2e_need_tun
 SERVER_PY="$HERE/hc_server.py"
 
 readonly CLIENT=10.0.0.5
@@ -80,84 +60,24 @@ readonly INTERVAL_MS=200 TIMEOUT_MS=150 RISE=2 FALL=2
 # 2-core machine.
 readonly SLACK_MS=500
 
-WORK=$(mktemp -d /tmp/dplb-e2e-health.XXXXXX)
-EAL_PREFIX="dplb-e2e-health-$$"
-DPLBD_PID=""
 LL_PID=""
-FAILS=0
 declare -A PIDS=()
-
-fail() {
-  echo "FAIL: $*" >&2
-  FAILS=$((FAILS + 1))
-}
-
-adm() { "$DPLBADM" --socket "$WORK/dplb.sock" "$@"; }
-
-dump_diagnostics() {
-  echo "==================== diagnostics (work dir $WORK) ====================" >&2
-  if [[ -f $WORK/dplbd.log ]]; then
-    echo "---------- dplbd.log (last 150) ----------" >&2
-    tail -n 150 "$WORK/dplbd.log" >&2
-  fi
-  if [[ -S $WORK/dplb.sock ]]; then
-    echo "---------- dplbadm -L -n ----------" >&2
-    adm -L -n >&2 2>&1 || true
-    echo "---------- dplbadm --status ----------" >&2
-    adm --status >&2 2>&1 || true
-  fi
-  for f in "$WORK"/ll.log "$WORK"/*.srv.log; do
-    [[ -f $f ]] || continue
-    echo "---------- $(basename "$f") (last 10) ----------" >&2
-    tail -n 10 "$f" >&2
-  done
-  echo "======================================================================" >&2
-}
-
-on_exit() {
-  local rc=$?
-  exec 7>&-
-  if [[ $rc -ne 0 ]]; then
-    dump_diagnostics
-  fi
-  if [[ -n $DPLBD_PID ]] && kill -0 "$DPLBD_PID" 2>/dev/null; then
-    kill -TERM "$DPLBD_PID" 2>/dev/null || true
-  fi
-  ns_cleanup
-  rm -rf "/var/run/dpdk/$EAL_PREFIX"
-  if [[ $rc -ne 0 ]]; then
-    echo "logs kept in $WORK" >&2
-  else
-    rm -rf "$WORK"
-  fi
-  exit "$rc"
-}
-trap on_exit EXIT
+readonly SERVER_KEYS=(web1 web2 web3 node1 node2 node3 kp1 kp2 kp3 app1 app2 sorry)
+e2e_diag_file "$WORK/ll.log"
+for key in "${SERVER_KEYS[@]}"; do
+  e2e_diag_file "$WORK/$key.srv.log"
+done
+# The long-lived client reads fd 7 (below); closing it lets it end.
+close_ll() { exec 7>&-; }
+e2e_at_exit close_ll
 
 now_ms() { date +%s%3N; }
 
 # ---------------------------------------------------------------- topology
-for ns in cl lb sw rs1 rs2 rs3; do
-  ns_add "$ns"
-  ns_no_ipv6 "$ns"
-done
-ns_link cl eth0 lb lbwan
-ns_link lb lblan sw swlb
-for i in 1 2 3; do
-  ns_link "rs$i" eth0 sw "swrs$i"
-done
-
-ns_bridge sw br0 swlb swrs1 swrs2 swrs3
-ns_exec lb sysctl -qw net.ipv4.ip_forward=0
+ns_add_all cl lb sw rs1 rs2 rs3
+e2e_two_arm_topology "$CLIENT" "$LAN_ADDR" "${RS_ADDR[@]}"
 ns_dpdk_owned lb lbwan lblan
-ns_addr cl eth0 "$CLIENT/24"
-for i in 1 2 3; do
-  ns_addr "rs$i" eth0 "${RS_ADDR[i - 1]}/24"
-  ip -n "$(ns_name "rs$i")" route add default via "$LAN_ADDR"
-done
-for dev in lbwan lblan; do
-  [[ -z $(ip -n "$(ns_name lb)" -4 -o addr show dev "$dev") ]] || fail "$dev has a kernel address"
-done
+e2e_expect_no_kernel_addr lb lbwan lblan
 [[ $FAILS -eq 0 ]] || exit 1
 
 # ---------------------------------------------------------------- servers
@@ -186,25 +106,14 @@ done
 start_server app1 rs1 web app1 8083 "$WORK/none"
 start_server app2 rs2 web app2 8083 "$WORK/none"
 start_server sorry rs3 web sorry 8090 "$WORK/none"
-for key in web1 web2 web3 node1 node2 node3 kp1 kp2 kp3 app1 app2 sorry; do
+for key in "${SERVER_KEYS[@]}"; do
   wait_ready "$key"
 done
 
 # ---------------------------------------------------------------- dplbd
 CHECK="interval: ${INTERVAL_MS}ms, timeout: ${TIMEOUT_MS}ms, rise: $RISE, fall: $FALL"
 cat >"$WORK/dplb.yaml" <<EOF
-dataplane:
-  lcores: "0-1"
-  eal_args: ["--no-huge", "-m", "256", "--no-pci", "--file-prefix=$EAL_PREFIX"]
-  idle_sleep: 50us
-  ports:
-    - name: wan0
-      device: "net_af_packet0,iface=lbwan"
-      addresses: [$WAN_ADDR/24]
-    - name: lan0
-      device: "net_af_packet1,iface=lblan"
-      addresses: [$LAN_ADDR/24]
-  conn_table: { capacity: 4096 }
+$(dplbd_yaml_dataplane --exception-path "wan0=lbwan:$WAN_ADDR/24" "lan0=lblan:$LAN_ADDR/24")
 services:
   - name: web
     vip: $VIP
@@ -246,67 +155,38 @@ services:
     real_servers:
       - { address: ${RS_ADDR[0]}, port: 8083 }
       - { address: ${RS_ADDR[1]}, port: 8083 }
-admin: { socket: $WORK/dplb.sock }
-metrics: { listen: "" }
-logging: { level: info }
+$(dplbd_yaml_tail)
 EOF
-"$DPLBD" --check-config "$WORK/dplb.yaml" >/dev/null
-
-ns_bg lb "$WORK/dplbd.log" "$DPLBD" -c "$WORK/dplb.yaml" >/dev/null
-DPLBD_PID=$!
-
-ready=0
-for ((try = 0; try < 40; try++)); do
-  if ! kill -0 "$DPLBD_PID" 2>/dev/null; then
-    echo "dplbd exited during start-up" >&2
-    exit 1
-  fi
-  if ns_exec cl curl -sf --connect-timeout 1 --max-time 2 -o /dev/null \
-    "http://$VIP:81/whoami"; then
-    ready=1
-    break
-  fi
-  sleep 0.2
-done
-[[ $ready -eq 1 ]] || {
-  echo "no answer through $VIP:81 after 40 tries" >&2
-  exit 1
-}
+dplbd_start "$WORK/dplb.yaml"
+dplbd_wait_http 40 "http://$VIP:81/whoami"
 if grep -q "no kernel interface" "$WORK/dplbd.log"; then
   fail "dplbd made no TAP: $(grep 'no kernel interface' "$WORK/dplbd.log")"
   exit 1
 fi
-for ((try = 0; try < 3; try++)); do
-  ns_exec cl curl -sf --connect-timeout 2 --max-time 3 -o /dev/null "http://$VIP:81/whoami" ||
-    fail "warm-up request $try through $VIP:81"
-done
+e2e_warm_up 3 "http://$VIP:81/whoami"
 
 # ---------------------------------------------------------------- helpers
 # weight_of PORT SERVER: the server's weight under TCP VIP:PORT in
 # `dplbadm -L -n`, "absent" when it is not listed. (The whole table is read:
 # dplbd's list request does not filter by service yet.)
 weight_of() {
-  adm -L -n 2>/dev/null | awk -v v="$VIP:$1" -v s="$2" '
+  dplbadm -L -n 2>/dev/null | awk -v v="$VIP:$1" -v s="$2" '
     $1 == "TCP" || $1 == "UDP" { svc = $2 }
     $1 == "->" && svc == v && $2 == s { print $4; f = 1 }
     END { if (!f) print "absent" }'
 }
 # status_line PORT SERVER: the server's line of `dplbadm --status`.
 status_line() {
-  adm --status 2>/dev/null | grep -F " $VIP:$1 -> $2 " || true
+  dplbadm --status 2>/dev/null | grep -F " $VIP:$1 -> $2 " || true
 }
 # wait_for DESC TRIES CMD...: polls CMD every 0.05 s (bounded).
 wait_for() {
-  local desc=$1 tries=$2 i
+  local desc=$1 tries=$2
   shift 2
-  for ((i = 0; i < tries; i++)); do
-    if "$@"; then
-      return 0
-    fi
-    sleep 0.05
-  done
-  fail "timeout waiting for: $desc"
-  return 1
+  ns_poll "$tries" 0.05 "$@" || {
+    fail "timeout waiting for: $desc"
+    return 1
+  }
 }
 weight_is() { [[ $(weight_of "$1" "$2") == "$3" ]]; }
 status_matches() { [[ $(status_line "$1" "$2") =~ $3 ]]; }
@@ -445,7 +325,7 @@ ll_request
 
 # A reload keeps the state of servers whose check did not change: both stay
 # quiesced, not one transition more.
-adm --reload || fail "dplbadm --reload"
+dplbadm --reload || fail "dplbadm --reload"
 weight_is 80 "$A_ADDR:8080" 0 || fail "after a reload rs$a has weight $(weight_of 80 "$A_ADDR:8080")"
 weight_is 80 "$B_ADDR:8080" 0 || fail "after a reload rs$b has weight $(weight_of 80 "$B_ADDR:8080")"
 status_matches 80 "$B_ADDR:8080" ' down http weight 0/1 ' ||
@@ -502,8 +382,10 @@ stop_server app2
 wait_for "sorry server in -L" 100 weight_is 83 "${RS_ADDR[2]}:8090" 1
 wait_for "app servers quiesced" 100 weight_is 83 "${RS_ADDR[0]}:8083" 0
 weight_is 83 "${RS_ADDR[1]}:8083" 0 || fail "app2 weight $(weight_of 83 "${RS_ADDR[1]}:8083"), expected 0"
-wait_for "sorry line in --status" 40 bash -c \
-  "'$DPLBADM' --socket '$WORK/dplb.sock' --status | grep -q 'TCP $VIP:83 (app): live weight 0, quorum 1: sorry server active'"
+sorry_active() {
+  dplbadm --status | grep -q "TCP $VIP:83 (app): live weight 0, quorum 1: sorry server active"
+}
+wait_for "sorry line in --status" 40 sorry_active
 out=$(requests 83 3)
 [[ $(count_of "$out" sorry) -eq 3 ]] || fail "below quorum, 3 requests: $(tr '\n' ' ' <<<"$out")"
 grep -q "service app lost quorum" "$WORK/dplbd.log" || fail "no 'lost quorum' log line"
@@ -515,16 +397,8 @@ out=$(requests 83 2)
 echo "sorry server: took over below quorum and left when quorum returned OK"
 
 # ---------------------------------------------------------------- stop
-rc=0
-ns_stop "$DPLBD_PID" 100 || rc=$?
-DPLBD_PID=""
-[[ $rc -eq 0 ]] || fail "dplbd exited with status $rc after SIGTERM (expected 0)"
+dplbd_stop
 # Each transition was logged once.
 downs=$(grep -c "service web server $A_ADDR:8080 DOWN" "$WORK/dplbd.log" || true)
 [[ $downs -eq 1 ]] || fail "rs$a's DOWN was logged $downs times"
-
-if [[ $FAILS -ne 0 ]]; then
-  echo "$FAILS check(s) failed" >&2
-  exit 1
-fi
-echo "PASS"
+e2e_finish

@@ -8,16 +8,23 @@
 #
 #   ns_init                      unique prefix, EXIT trap, sanity checks
 #   ns_add NAME                  namespace $NS_PREFIX-NAME, lo up, rp_filter 0
+#   ns_add_all NAME...           ns_add and ns_no_ipv6 for each
 #   ns_link A IFA B IFB          single-queue veth pair, offloads off, both up
 #   ns_addr NS IF CIDR           address an interface
 #   ns_exec NS CMD...            run in namespace
-#   ns_bridge NS BR IF...        bridge some interfaces of one namespace
+#   ns_bridge NS BR IF...        bridge some interfaces of one namespace (the
+#                                bridge is made on first use, later calls add)
 #   ns_bg NS LOG CMD...          start a background process, killed at cleanup
 #                                (call it directly, not in $(...), and read $! to
 #                                keep the PID registered and waitable)
 #   ns_wait_tcp NS IP PORT [N]   wait (bounded) until a TCP port accepts
 #   ns_no_ipv6 NS                disable IPv6 in a namespace (no RS/DAD/MLD noise)
 #   ns_wait_file FILE REGEX [N]  wait (bounded) until a file has a matching line
+#   ns_poll TRIES DELAY CMD...   run CMD until it succeeds, DELAY s apart, at
+#                                most TRIES times; 1 if it never did
+#   ns_neigh_mac NS IP DEV       the MAC of IP in NS's neighbour table ('' if none)
+#   ns_route_mtu NS DST          the path MTU NS's kernel caches for DST, or "none"
+#   ns_nstat NS COUNTER          an nstat counter of NS (absolute value)
 #   ns_stop PID [N]              SIGTERM an ns_bg process, wait (bounded), return
 #                                its exit status (SIGKILL and 124 on timeout)
 #   ns_dpdk_owned NS IF...       interfaces a dplbd port owns (net_af_packet on
@@ -42,6 +49,18 @@ ns_init() {
 
 ns_name() { echo "$NS_PREFIX-$1"; }
 
+ns_poll() {
+  local tries=$1 delay=$2 i
+  shift 2
+  for ((i = 0; i < tries; i++)); do
+    if "$@"; then
+      return 0
+    fi
+    sleep "$delay"
+  done
+  return 1
+}
+
 ns_add() {
   local ns
   ns=$(ns_name "$1")
@@ -49,6 +68,14 @@ ns_add() {
   NS_LIST+=("$ns")
   ip -n "$ns" link set lo up
   ip netns exec "$ns" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+}
+
+ns_add_all() {
+  local ns
+  for ns in "$@"; do
+    ns_add "$ns"
+    ns_no_ipv6 "$ns"
+  done
 }
 
 ns_offloads_off() {
@@ -84,8 +111,10 @@ ns_bridge() {
   ns=$(ns_name "$1")
   br=$2
   shift 2
-  ip -n "$ns" link add "$br" type bridge
-  ip -n "$ns" link set "$br" up
+  if ! ip -n "$ns" link show dev "$br" >/dev/null 2>&1; then
+    ip -n "$ns" link add "$br" type bridge
+    ip -n "$ns" link set "$br" up
+  fi
   for ifname in "$@"; do
     ip -n "$ns" link set "$ifname" master "$br"
   done
@@ -102,17 +131,13 @@ ns_bg() {
 }
 
 ns_wait_tcp() {
-  local ns ip port tries i
+  local ns ip port tries
   ns=$(ns_name "$1")
   ip=$2 port=$3 tries=${4:-100}
-  for ((i = 0; i < tries; i++)); do
-    if ip netns exec "$ns" bash -c "exec 3<>/dev/tcp/$ip/$port" 2>/dev/null; then
-      return 0
-    fi
-    sleep 0.1
-  done
-  echo "timeout waiting for $ip:$port in $ns" >&2
-  return 1
+  ns_poll "$tries" 0.1 ip netns exec "$ns" bash -c "exec 3<>/dev/tcp/$ip/$port" 2>/dev/null || {
+    echo "timeout waiting for $ip:$port in $ns" >&2
+    return 1
+  }
 }
 
 ns_no_ipv6() {
@@ -122,15 +147,25 @@ ns_no_ipv6() {
 
 # Polls every 0.1 s, N tries (default 100 = 10 s).
 ns_wait_file() {
-  local file=$1 regex=$2 tries=${3:-100} i
-  for ((i = 0; i < tries; i++)); do
-    if grep -qE -- "$regex" "$file" 2>/dev/null; then
-      return 0
-    fi
-    sleep 0.1
-  done
-  echo "timeout waiting for /$regex/ in $file" >&2
-  return 1
+  local file=$1 regex=$2 tries=${3:-100}
+  ns_poll "$tries" 0.1 grep -qE -- "$regex" "$file" 2>/dev/null || {
+    echo "timeout waiting for /$regex/ in $file" >&2
+    return 1
+  }
+}
+
+ns_neigh_mac() {
+  ip -n "$(ns_name "$1")" neigh show "$2" dev "$3" | grep -oE 'lladdr [0-9a-f:]+' | cut -d' ' -f2 || true
+}
+
+ns_route_mtu() {
+  local mtu
+  mtu=$(ns_exec "$1" ip -o route get "$2" | grep -oE ' mtu [0-9]+' | awk '{print $2}' || true)
+  echo "${mtu:-none}"
+}
+
+ns_nstat() {
+  ns_exec "$1" nstat -az "$2" | awk -v n="$2" '$1 == n {print $2}'
 }
 
 # The PID must be one ns_bg started in this shell (so `wait` can reap it and

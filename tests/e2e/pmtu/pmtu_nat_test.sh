@@ -38,8 +38,6 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=SCRIPTDIR/../lib/netns.sh
-source "$HERE/../lib/netns.sh"
 # shellcheck source=SCRIPTDIR/../lib/dplbd.sh
 source "$HERE/../lib/dplbd.sh"
 
@@ -63,10 +61,7 @@ e2e_diag_file "$WORK/rs1.http.log" "$WORK/download-R.err" "$WORK/download-D.err"
 e2e_diag_ns cl lb rt rs1
 
 # ---------------------------------------------------------------- topology
-for ns in cl rt lb rs1; do
-  ns_add "$ns"
-  ns_no_ipv6 "$ns"
-done
+ns_add_all cl rt lb rs1
 ns_link cl eth0 rt rcl
 ns_link rt rlb lb wan0
 ns_link cl eth1 lb wan1
@@ -82,9 +77,7 @@ ns_addr rt rcl "$RT_CLIENT_SIDE/24"
 ns_addr rt rlb "$RT_LB_SIDE/24"
 ns_addr rs1 eth0 "$RS/24"
 ip -n "$(ns_name rs1)" route add default via "$LAN_ADDR"
-for dev in wan0 wan1 lan0; do
-  [[ -z $(ip -n "$(ns_name lb)" -4 -o addr show dev "$dev") ]] || fail "$dev has a kernel address"
-done
+e2e_expect_no_kernel_addr lb wan0 wan1 lan0
 [[ $(ip -n "$(ns_name cl)" -o link show eth0) =~ \ mtu\ 1500\  ]] || fail "client eth0 MTU is not 1500"
 [[ $FAILS -eq 0 ]] || exit 1
 
@@ -93,69 +86,21 @@ ns_bg rs1 "$WORK/rs1.http.log" "$PY" -u "$E2E_LIB/upload_server.py" rs1 8080 >/d
 ns_wait_file "$WORK/rs1.http.log" '^ready$' 100
 
 # ---------------------------------------------------------------- dplbd
-cat >"$WORK/dplb.yaml" <<EOF
-dataplane:
-  lcores: "0-1"
-  eal_args: ["--no-huge", "-m", "256", "--no-pci", "--file-prefix=$EAL_PREFIX"]
-  idle_sleep: 50us
-  exception_path: false
-  ports:
-    - name: wan0
-      device: "net_af_packet0,iface=wan0"
-      addresses: [$WAN0_ADDR/24]
-    - name: wan1
-      device: "net_af_packet1,iface=wan1"
-      addresses: [$WAN1_ADDR/24]
-      mtu: $WAN1_MTU
-    - name: lan0
-      device: "net_af_packet2,iface=lan0"
-      addresses: [$LAN_ADDR/24]
-  routes:
-    - { prefix: 10.0.0.0/24, via: $RT_LB_SIDE }
-  conn_table: { capacity: 4096 }
-services:
-  - name: webr
-    vip: $VIP_R
-    port: 80
-    protocol: tcp
-    scheduler: rr
-    forward: nat
-    real_servers:
-      - { address: $RS, port: 8080 }
-  - name: webd
-    vip: $VIP_D
-    port: 80
-    protocol: tcp
-    scheduler: rr
-    forward: nat
-    real_servers:
-      - { address: $RS, port: 8080 }
-admin: { socket: $DPLB_SOCK }
-metrics: { listen: "" }
-logging: { level: info }
-EOF
+{
+  dplbd_yaml_dataplane "wan0=wan0:$WAN0_ADDR/24" "wan1=wan1:$WAN1_ADDR/24:$WAN1_MTU" \
+    "lan0=lan0:$LAN_ADDR/24"
+  echo "  routes:"
+  echo "    - { prefix: 10.0.0.0/24, via: $RT_LB_SIDE }"
+  echo "services:"
+  dplbd_yaml_service webr "$VIP_R" 80 tcp rr nat 8080 "$RS"
+  dplbd_yaml_service webd "$VIP_D" 80 tcp rr nat 8080 "$RS"
+  dplbd_yaml_tail
+} >"$WORK/dplb.yaml"
 dplbd_start "$WORK/dplb.yaml"
 
 # Start-up probes: small answers (fit every path, teach nobody an MTU).
-probe() {
-  ns_exec cl curl -sf --connect-timeout 1 --max-time 2 -o /dev/null "http://$1/blob?size=10"
-}
-for vip in "$VIP_R" "$VIP_D"; do
-  dplbd_wait_until 50 probe "$vip" || {
-    echo "no answer through $vip:80" >&2
-    exit 1
-  }
-done
+dplbd_wait_http 50 "http://$VIP_R/blob?size=10" "http://$VIP_D/blob?size=10"
 echo "dplbd forwards through $VIP_R (via the router) and $VIP_D (direct)"
-
-route_mtu() { # NS DST: the path MTU the kernel caches for DST, or "none"
-  local mtu
-  mtu=$(ns_exec "$1" ip -o route get "$2" | grep -oE ' mtu [0-9]+' | awk '{print $2}' || true)
-  echo "${mtu:-none}"
-}
-counter() { # NS NAME: an nstat counter (absolute)
-  ns_exec "$1" nstat -az "$2" | awk -v n="$2" '$1 == n {print $2}'
-}
 want_sum=$("$PY" -c '
 import hashlib, sys
 sys.path.insert(0, sys.argv[1])
@@ -166,8 +111,8 @@ print(hashlib.sha256(upload_server.blob(int(sys.argv[2]))).hexdigest())
 # download PATH VIP CLIENT_ADDR EXPECTED_MTU
 download() {
   local path=$1 vip=$2 client=$3 mtu=$4 sum
-  [[ $(route_mtu rs1 "$client") == none ]] ||
-    fail "$path: the server knows a path MTU for $client before the download: $(route_mtu rs1 "$client")"
+  [[ $(ns_route_mtu rs1 "$client") == none ]] ||
+    fail "$path: the server knows a path MTU for $client before the download: $(ns_route_mtu rs1 "$client")"
   if ns_exec cl curl -sS --connect-timeout 2 --max-time 20 -o "$WORK/download-$path.bin" \
     "http://$vip/blob?size=$DOWNLOAD_BYTES" 2>"$WORK/download-$path.err"; then
     sum=$(sha256sum "$WORK/download-$path.bin" | cut -d' ' -f1)
@@ -176,21 +121,21 @@ download() {
   else
     fail "$path: download of $DOWNLOAD_BYTES bytes through $vip failed: $(cat "$WORK/download-$path.err")"
   fi
-  [[ $(route_mtu rs1 "$client") == "$mtu" ]] ||
-    fail "$path: the server's path MTU for $client is $(route_mtu rs1 "$client"), expected $mtu"
-  echo "$path: downloaded $DOWNLOAD_BYTES bytes through $vip; server's path MTU for $client: $(route_mtu rs1 "$client")"
+  [[ $(ns_route_mtu rs1 "$client") == "$mtu" ]] ||
+    fail "$path: the server's path MTU for $client is $(ns_route_mtu rs1 "$client"), expected $mtu"
+  echo "$path: downloaded $DOWNLOAD_BYTES bytes through $vip; server's path MTU for $client: $(ns_route_mtu rs1 "$client")"
 }
 
 # ---------------------------------------------------------------- R: the router's frag-needed
 mtu_drops_before=$(dplbd_drop mtu_exceeded)
-rt_unreach_before=$(counter rt IcmpOutDestUnreachs)
-rs_unreach_before=$(counter rs1 IcmpInDestUnreachs)
+rt_unreach_before=$(ns_nstat rt IcmpOutDestUnreachs)
+rs_unreach_before=$(ns_nstat rs1 IcmpInDestUnreachs)
 download R "$VIP_R" "$CLIENT_R" "$RT_CLIENT_MTU"
 [[ $(dplbd_drop mtu_exceeded) -eq $mtu_drops_before ]] ||
   fail "R: dplbd refused packets for its own MTU ($mtu_drops_before -> $(dplbd_drop mtu_exceeded)); only the router should"
-[[ $(counter rt IcmpOutDestUnreachs) -gt $rt_unreach_before ]] ||
+[[ $(ns_nstat rt IcmpOutDestUnreachs) -gt $rt_unreach_before ]] ||
   fail "R: the router sent no destination unreachable"
-[[ $(counter rs1 IcmpInDestUnreachs) -gt $rs_unreach_before ]] ||
+[[ $(ns_nstat rs1 IcmpInDestUnreachs) -gt $rs_unreach_before ]] ||
   fail "R: the server received no destination unreachable"
 
 # ---------------------------------------------------------------- D: dplbd's frag-needed

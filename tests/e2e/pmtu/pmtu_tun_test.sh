@@ -37,8 +37,6 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=SCRIPTDIR/../lib/netns.sh
-source "$HERE/../lib/netns.sh"
 # shellcheck source=SCRIPTDIR/../lib/dplbd.sh
 source "$HERE/../lib/dplbd.sh"
 
@@ -61,102 +59,33 @@ e2e_diag_file "$WORK/rs1.decap.log" "$WORK/rs1.http.log" "$WORK/rs1.udp.log" \
 e2e_diag_ns cl lb rt rs1
 
 # ---------------------------------------------------------------- topology
-for ns in cl lb rt sw rs1; do
-  ns_add "$ns"
-  ns_no_ipv6 "$ns"
-done
-ns_link cl eth0 sw swcl
-ns_link lb wan0 sw swlbw
-ns_link rt eth0 sw swrt0
-ns_link lb lan0 sw swlbl
-ns_link rt eth1 sw swrt1
-ns_link rs1 eth0 sw swrs1
-ns_bridge sw br0 swcl swlbw swrt0
-ns_bridge sw br1 swlbl swrt1 swrs1
-
-ns_exec lb sysctl -qw net.ipv4.ip_forward=0
-ns_exec rt sysctl -qw net.ipv4.ip_forward=1
-ns_addr cl eth0 "$CLIENT/24"
-ip -n "$(ns_name cl)" route add default via "$RT_CLIENT_SIDE"
-ns_addr rt eth0 "$RT_CLIENT_SIDE/24"
-ns_addr rt eth1 "$RT_SERVER_SIDE/24"
-ns_addr rs1 eth0 "$RS/24"
-ip -n "$(ns_name rs1)" route add default via "$RT_SERVER_SIDE"
+ns_add_all cl lb rt sw rs1
+e2e_routed_topology "$CLIENT" "$RT_CLIENT_SIDE" "$RT_SERVER_SIDE"
+e2e_servers_behind sw br1 "$RT_SERVER_SIDE" "$RS"
 
 # ---------------------------------------------------------------- server
 tun_rs_decap rs1 "$WORK/rs1.decap.log" "$VIP_TCP" "$VIP_UDP"
 ns_bg rs1 "$WORK/rs1.http.log" "$PY" -u "$E2E_LIB/upload_server.py" rs1 80 >/dev/null
-ns_bg rs1 "$WORK/rs1.udp.log" "$PY" -u -c '
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind((sys.argv[1], 53))
-print("ready", flush=True)
-while True:
-    data, peer = s.recvfrom(65535)
-    print(peer[0], peer[1], len(data), flush=True)
-    s.sendto(b"rs1 %s:%d len=%d" % (peer[0].encode(), peer[1], len(data)), peer)
-' "$VIP_UDP" >/dev/null
 ns_wait_file "$WORK/rs1.http.log" '^ready$' 100
-ns_wait_file "$WORK/rs1.udp.log" '^ready$' 100
+udp_echo_server rs1 "$VIP_UDP" 53 --len
 
 # ---------------------------------------------------------------- dplbd
-cat >"$WORK/dplb.yaml" <<EOF
-dataplane:
-  lcores: "0-1"
-  eal_args: ["--no-huge", "-m", "256", "--no-pci", "--file-prefix=$EAL_PREFIX"]
-  idle_sleep: 50us
-  exception_path: false
-  ports:
-    - name: wan0
-      device: "net_af_packet0,iface=wan0"
-      addresses: [$WAN_ADDR/24]
-    - name: lan0
-      device: "net_af_packet1,iface=lan0"
-      addresses: [$LAN_ADDR/24]
-      mtu: $LAN_MTU
-  conn_table: { capacity: 4096 }
-services:
-  - name: upload
-    vip: $VIP_TCP
-    port: 80
-    protocol: tcp
-    scheduler: rr
-    forward: tun
-    real_servers:
-      - { address: $RS }
-  - name: dgram
-    vip: $VIP_UDP
-    port: 53
-    protocol: udp
-    scheduler: rr
-    forward: tun
-    real_servers:
-      - { address: $RS }
-admin: { socket: $DPLB_SOCK }
-metrics: { listen: "" }
-logging: { level: info }
-EOF
+{
+  dplbd_yaml_dataplane "wan0=wan0:$WAN_ADDR/24" "lan0=lan0:$LAN_ADDR/24:$LAN_MTU"
+  echo "services:"
+  dplbd_yaml_service upload "$VIP_TCP" 80 tcp rr tun - "$RS"
+  dplbd_yaml_service dgram "$VIP_UDP" 53 udp rr tun - "$RS"
+  dplbd_yaml_tail
+} >"$WORK/dplb.yaml"
 dplbd_start "$WORK/dplb.yaml"
 
 # Start-up probe with a small request (fits any path MTU, learns nothing).
-probe() {
-  ns_exec cl curl -sf --connect-timeout 1 --max-time 2 -o /dev/null "http://$VIP_TCP/blob?size=10"
-}
-dplbd_wait_until 50 probe || {
-  echo "no answer through $VIP_TCP:80" >&2
-  exit 1
-}
+dplbd_wait_http 50 "http://$VIP_TCP/blob?size=10"
 echo "dplbd forwards through $VIP_TCP"
 
-route_mtu() { # NS DST: the path MTU the kernel caches for DST, or "none"
-  local mtu
-  mtu=$(ns_exec "$1" ip -o route get "$2" | grep -oE ' mtu [0-9]+' | awk '{print $2}' || true)
-  echo "${mtu:-none}"
-}
-
 # ---------------------------------------------------------------- 1. TCP upload
-[[ $(route_mtu cl "$VIP_TCP") == none ]] ||
-  fail "client knows a path MTU for $VIP_TCP before the upload: $(route_mtu cl "$VIP_TCP")"
+[[ $(ns_route_mtu cl "$VIP_TCP") == none ]] ||
+  fail "client knows a path MTU for $VIP_TCP before the upload: $(ns_route_mtu cl "$VIP_TCP")"
 head -c "$UPLOAD_BYTES" /dev/urandom >"$WORK/upload.bin"
 want_sum=$(sha256sum "$WORK/upload.bin" | cut -d' ' -f1)
 # Expect: off, so curl sends the body at once (no 100-continue round).
@@ -168,22 +97,22 @@ read -r who peer got sum rest <"$WORK/upload.out" || true
   ${sum:-} == "$want_sum" && -z ${rest:-} ]] ||
   fail "upload: server reported '$(head -c 200 "$WORK/upload.out")'," \
     "expected 'rs1 $CLIENT $UPLOAD_BYTES $want_sum'"
-[[ $(route_mtu cl "$VIP_TCP") == "$TUNNEL_MTU" ]] ||
-  fail "client's path MTU for $VIP_TCP after the upload: $(route_mtu cl "$VIP_TCP"), expected $TUNNEL_MTU"
+[[ $(ns_route_mtu cl "$VIP_TCP") == "$TUNNEL_MTU" ]] ||
+  fail "client's path MTU for $VIP_TCP after the upload: $(ns_route_mtu cl "$VIP_TCP"), expected $TUNNEL_MTU"
 max_outer=$(grep -E "^ipip .* inner src=$CLIENT dst=$VIP_TCP " "$WORK/rs1.decap.log" |
   sed -nE 's/^ipip outer .* len=([0-9]+) csum=ok inner .*/\1/p' | sort -n | tail -n 1)
 [[ ${max_outer:-0} -eq $LAN_MTU ]] ||
   fail "largest tunnel packet of the upload: ${max_outer:-none} bytes, expected exactly $LAN_MTU"
-echo "TCP: uploaded $UPLOAD_BYTES bytes (sha256 ok); client path MTU $(route_mtu cl "$VIP_TCP");" \
+echo "TCP: uploaded $UPLOAD_BYTES bytes (sha256 ok); client path MTU $(ns_route_mtu cl "$VIP_TCP");" \
   "largest tunnel packet ${max_outer:-none}"
 
 # ---------------------------------------------------------------- 2. UDP, DF clear
 # Sent first: the client then knows no path MTU for this VIP and sends the
 # 1450-byte datagram whole (its MTU is 1500); dplbd must fragment the tunnel.
-reasm_before=$(ns_exec rs1 nstat -az IpReasmOKs | awk '$1 == "IpReasmOKs" {print $2}')
+reasm_before=$(ns_nstat rs1 IpReasmOKs)
 ns_exec cl "$PY" "$E2E_LIB/udp_probe.py" "$CLIENT" "$VIP_UDP" 53 $((1450 - 28)) dont \
   >"$WORK/udp.out"
-reasm_after=$(ns_exec rs1 nstat -az IpReasmOKs | awk '$1 == "IpReasmOKs" {print $2}')
+reasm_after=$(ns_nstat rs1 IpReasmOKs)
 read -r kind _ text < <(head -n 1 "$WORK/udp.out") || true
 [[ ${kind:-} == reply && ${text:-} =~ ^rs1\ $CLIENT:[0-9]+\ len=$((1450 - 28))$ ]] ||
   fail "DF-clear datagram: '$(head -n 1 "$WORK/udp.out")', expected an answer for $((1450 - 28)) bytes"
@@ -204,8 +133,8 @@ want_icmp="icmp type=3 code=4 info=$TUNNEL_MTU errno=90 offender=$WAN_ADDR"
   fail "DF datagram of 1428 bytes: '$(head -n 1 "$WORK/udp.out")', expected '$want_icmp'"
 [[ $(sed -n 2p "$WORK/udp.out") == "ip_mtu $TUNNEL_MTU" ]] ||
   fail "client socket's path MTU after frag-needed: '$(sed -n 2p "$WORK/udp.out")', expected ip_mtu $TUNNEL_MTU"
-[[ $(route_mtu cl "$VIP_UDP") == "$TUNNEL_MTU" ]] ||
-  fail "client's path MTU for $VIP_UDP: $(route_mtu cl "$VIP_UDP"), expected $TUNNEL_MTU"
+[[ $(ns_route_mtu cl "$VIP_UDP") == "$TUNNEL_MTU" ]] ||
+  fail "client's path MTU for $VIP_UDP: $(ns_route_mtu cl "$VIP_UDP"), expected $TUNNEL_MTU"
 [[ $(grep -c "^$CLIENT " "$WORK/rs1.udp.log" || true) -eq $seen_before ]] ||
   fail "the server received the DF datagram that does not fit the tunnel"
 mtu_drops_after=$(dplbd_drop mtu_exceeded)

@@ -25,21 +25,10 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=SCRIPTDIR/../lib/netns.sh
-source "$HERE/../lib/netns.sh"
+# shellcheck source=SCRIPTDIR/../lib/dplbd.sh
+source "$HERE/../lib/dplbd.sh"
 
-DPLBD=${1:?usage: $0 /path/to/dplbd /path/to/dplbadm}
-DPLBADM=${2:?usage: $0 /path/to/dplbd /path/to/dplbadm}
-ns_init
-DPLBD=$(readlink -f "$DPLBD")
-DPLBADM=$(readlink -f "$DPLBADM")
-for tool in ip ethtool curl "$DPLBD" "$DPLBADM"; do
-  command -v "$tool" >/dev/null || {
-    echo "missing tool: $tool" >&2
-    exit 1
-  }
-done
-PY=${PYTHON3:-$(command -v /usr/bin/python3 || command -v python3)}
+e2e_init reload "${1:-}" "${2:?usage: $0 /path/to/dplbd /path/to/dplbadm}"
 
 readonly CLIENT=10.0.0.5
 readonly WAN_ADDR=10.0.0.2
@@ -50,86 +39,36 @@ readonly LONG_CONNS=6
 readonly CURL_PORT_BASE=22000 # sequential curl source ports (fresh 5-tuples)
 readonly LONG_PORT_BASE=30000  # below the ephemeral range, clear of curl's
 
-WORK=$(mktemp -d /tmp/dplb-e2e-reload.XXXXXX)
-EAL_PREFIX="dplb-e2e-reload-$$"
 CONF=$WORK/dplb.yaml
-export DPLB_SOCKET=$WORK/dplb.sock
-DPLBD_PID=""
-FAILS=0
 
-fail() {
-  echo "FAIL: $*" >&2
-  FAILS=$((FAILS + 1))
-}
-
-dump_diagnostics() {
-  echo "==================== diagnostics (work dir $WORK) ====================" >&2
-  for f in "$WORK"/dplbd.log "$WORK"/long.out "$WORK"/curl.out; do
+# The clients end on their own once the stop file exists.
+stop_clients() { touch "$WORK/stop" 2>/dev/null; }
+e2e_at_exit stop_clients
+# The clients' output without their progress lines.
+client_diag() {
+  local f
+  for f in "$WORK"/long.out "$WORK"/curl.out; do
     [[ -f $f ]] || continue
-    echo "---------- $(basename "$f") (last 40, without progress lines) ----------" >&2
-    grep -v '^progress ' "$f" | tail -n 40 >&2
+    echo "---------- $(basename "$f") (last 40, without progress lines) ----------"
+    grep -v '^progress ' "$f" | tail -n 40
   done
-  "$DPLBADM" -L -n 2>&1 | sed 's/^/dplbadm: /' >&2 || true
-  echo "======================================================================" >&2
 }
-
-on_exit() {
-  local rc=$?
-  touch "$WORK/stop" 2>/dev/null || true
-  if [[ -n $DPLBD_PID ]] && kill -0 "$DPLBD_PID" 2>/dev/null; then
-    kill -TERM "$DPLBD_PID" 2>/dev/null || true
-  fi
-  if [[ $rc -ne 0 ]]; then
-    dump_diagnostics
-  fi
-  ns_cleanup
-  rm -rf "/var/run/dpdk/$EAL_PREFIX"
-  if [[ $rc -ne 0 ]]; then
-    echo "logs kept in $WORK" >&2
-  else
-    rm -rf "$WORK"
-  fi
-  exit "$rc"
-}
-trap on_exit EXIT
+e2e_diag_cmd client_diag
 
 # Polls CMD (bounded: N tries, 0.1 s apart) until it succeeds.
 wait_for() {
-  local tries=$1 i
+  local tries=$1
   shift
-  for ((i = 0; i < tries; i++)); do
-    if "$@" >/dev/null 2>&1; then
-      return 0
-    fi
-    sleep 0.1
-  done
-  return 1
+  ns_poll "$tries" 0.1 "$@" >/dev/null 2>&1
 }
 
 # ---------------------------------------------------------------- topology
-for ns in cl lb sw rs1 rs2 rs3; do
-  ns_add "$ns"
-  ns_no_ipv6 "$ns"
-done
-ns_link cl eth0 lb lbwan
-ns_link lb lblan sw swlb
-for i in 1 2 3; do
-  ns_link "rs$i" eth0 sw "swrs$i"
-done
-ns_bridge sw br0 swlb swrs1 swrs2 swrs3
-ns_exec lb sysctl -qw net.ipv4.ip_forward=0
-ns_addr cl eth0 "$CLIENT/24"
-for i in 1 2 3; do
-  ns_addr "rs$i" eth0 "${RS_ADDR[i - 1]}/24"
-  ip -n "$(ns_name "rs$i")" route add default via "$LAN_ADDR"
-done
+ns_add_all cl lb sw rs1 rs2 rs3
+e2e_two_arm_topology "$CLIENT" "$LAN_ADDR" "${RS_ADDR[@]}"
 
 # ---------------------------------------------------------------- servers
 for i in 1 2 3; do
-  mkdir -p "$WORK/www/rs$i"
-  printf 'rs%s' "$i" >"$WORK/www/rs$i/whoami"
-  ns_bg "rs$i" "$WORK/rs$i.http.log" \
-    "$PY" -u -m http.server 8080 --bind 0.0.0.0 --directory "$WORK/www/rs$i" >/dev/null
+  http_whoami_server "rs$i" 8080
   # Line echo on 7000: answers "<name> <line>" on the same connection.
   ns_bg "rs$i" "$WORK/rs$i.long.log" "$PY" -u -c '
 import socketserver, sys
@@ -145,48 +84,19 @@ with socketserver.ThreadingTCPServer(("0.0.0.0", 7000), Echo) as s:
 ' "rs$i" >/dev/null
 done
 for i in 1 2 3; do
-  ns_wait_tcp "rs$i" 127.0.0.1 8080 100
   ns_wait_tcp "rs$i" 127.0.0.1 7000 100
 done
 
 # ---------------------------------------------------------------- config
-servers() { # PORT [ADDR[:WEIGHT] ...]
-  local port=$1 s
-  shift
-  for s in "$@"; do
-    echo "      - { address: ${s%%:*}, port: $port, weight: $([[ $s == *:* ]] && echo "${s#*:}" || echo 1) }"
-  done
-}
-service() { # NAME PORT PROTO RSPORT SERVERS...
-  local name=$1 port=$2 proto=$3 rsport=$4
-  shift 4
-  cat <<EOF
-  - name: $name
-    vip: $VIP
-    port: $port
-    protocol: $proto
-    scheduler: rr
-    forward: nat
-    real_servers:
-$(servers "$rsport" "$@")
-EOF
+service() { # NAME PORT PROTO RSPORT SERVERS... (ADDR[:WEIGHT])
+  dplbd_yaml_service "$1" "$VIP" "$2" "$3" rr nat "${@:4}"
 }
 write_config() { # VERSION (1, 2, 3; "bad" = v3 with a mistake)
   local v=$1
   {
-    cat <<EOF
-dataplane:
-  lcores: "0-1"
-  eal_args: ["--no-huge", "-m", "256", "--no-pci", "--file-prefix=$EAL_PREFIX"]
-  idle_sleep: 50us
-  exception_path: false
-  ports:
-    - { name: wan0, device: "net_af_packet0,iface=lbwan", addresses: [$WAN_ADDR/24] }
-    - { name: lan0, device: "net_af_packet1,iface=lblan", addresses: [$LAN_ADDR/24] }
-  conn_table: { capacity: 4096 }
-  timeouts: { tcp_established: 900s, tcp_fin_wait: 120s, udp: 300s }
-services:
-EOF
+    dplbd_yaml_dataplane "wan0=lbwan:$WAN_ADDR/24" "lan0=lblan:$LAN_ADDR/24"
+    echo "  timeouts: { tcp_established: 900s, tcp_fin_wait: 120s, udp: 300s }"
+    echo "services:"
     case $v in
       1) service web 80 tcp 8080 10.0.1.11 10.0.1.12 ;;
       2) service web 80 tcp 8080 10.0.1.11 10.0.1.12 10.0.1.13 ;;
@@ -205,43 +115,19 @@ EOF
       3) service dns2 54 udp 9000 10.0.1.11 ;;
       bad) service dns2 54 udp 9000 10.0.1.11 | sed 's/scheduler: rr/scheduler: rrr/' ;;
     esac
-    cat <<EOF
-admin: { socket: $DPLB_SOCKET }
-metrics: { listen: "" }
-logging: { level: info }
-EOF
+    dplbd_yaml_tail
   } >"$CONF.tmp"
   mv "$CONF.tmp" "$CONF"
 }
 # `dplbadm -L -n` lists VIP:PORT (PROTO upper case)?
-listed() { "$DPLBADM" -L -n | grep -qE "^$1 +$VIP:$2 "; }
+listed() { dplbadm -L -n | grep -qE "^$1 +$VIP:$2 "; }
 not_listed() { ! listed "$@"; }
 
 write_config 1
-"$DPLBD" --check-config "$CONF" >/dev/null
-ns_bg lb "$WORK/dplbd.log" "$DPLBD" -c "$CONF" >/dev/null
-DPLBD_PID=$!
-ready=0
-for ((try = 0; try < 40; try++)); do
-  kill -0 "$DPLBD_PID" 2>/dev/null || {
-    echo "dplbd exited during start-up" >&2
-    exit 1
-  }
-  if ns_exec cl curl -sf --connect-timeout 1 --max-time 2 -o /dev/null "http://$VIP:81/whoami"; then
-    ready=1
-    break
-  fi
-  sleep 0.2
-done
-[[ $ready -eq 1 ]] || {
-  echo "no answer through $VIP:81" >&2
-  exit 1
-}
+dplbd_start "$CONF"
+dplbd_wait_http 40 "http://$VIP:81/whoami"
 # Warm up neighbour entries for every server (rr over two services).
-for ((try = 0; try < 2; try++)); do
-  ns_exec cl curl -sf --connect-timeout 2 --max-time 3 -o /dev/null "http://$VIP/whoami" ||
-    fail "warm-up request $try"
-done
+e2e_warm_up 2 "http://$VIP/whoami"
 
 # ---------------------------------------------------------------- traffic
 # Long-lived connections: each sends "c<i> <n>" every 50 ms and expects
@@ -323,22 +209,22 @@ write_config 2
 kill -HUP "$DPLBD_PID"
 wait_for 100 listed TCP 82 || fail "v2: $VIP:82 not listed after SIGHUP"
 wait_for 100 not_listed TCP 81 || fail "v2: $VIP:81 still listed after SIGHUP"
-[[ $("$DPLBADM" -L -n -t "$VIP:80" | grep -c -- '->.*:8080') -eq 3 ]] || fail "v2: web has not 3 servers"
+[[ $(dplbadm -L -n -t "$VIP:80" | grep -c -- '->.*:8080') -eq 3 ]] || fail "v2: web has not 3 servers"
 traffic_moves
 
 # v3 by dplbadm --reload: dns loses rs2, dns2 comes, web's rs2 weight 3.
 write_config 3
-"$DPLBADM" --reload || fail "v3: dplbadm --reload exited $?"
+dplbadm --reload || fail "v3: dplbadm --reload exited $?"
 listed UDP 54 || fail "v3: $VIP:54/udp not listed"
-[[ $("$DPLBADM" -L -n -u "$VIP:53" | grep -c -- '->.*:9000') -eq 1 ]] || fail "v3: dns has not 1 server"
-"$DPLBADM" -L -n -t "$VIP:80" | grep -qE -- '-> 10\.0\.1\.12:8080 +Masq +3 ' || fail "v3: rs2 weight not 3"
+[[ $(dplbadm -L -n -u "$VIP:53" | grep -c -- '->.*:9000') -eq 1 ]] || fail "v3: dns has not 1 server"
+dplbadm -L -n -t "$VIP:80" | grep -qE -- '-> 10\.0\.1\.12:8080 +Masq +3 ' || fail "v3: rs2 weight not 3"
 traffic_moves
 
 # An invalid file: refused, reported, nothing changes.
-"$DPLBADM" -S -n >"$WORK/save.before"
+dplbadm -S -n >"$WORK/save.before"
 write_config bad
 rc=0
-"$DPLBADM" --reload 2>"$WORK/reload.err" || rc=$?
+dplbadm --reload 2>"$WORK/reload.err" || rc=$?
 [[ $rc -eq 1 ]] || fail "invalid reload: dplbadm exited $rc, expected 1"
 grep -qF "dplbadm: reload refused, nothing changed" "$WORK/reload.err" ||
   fail "invalid reload: no refusal message: $(cat "$WORK/reload.err")"
@@ -347,29 +233,30 @@ grep -qE "^  $CONF:[0-9]+:[0-9]+: services\[4\]\.scheduler: unknown scheduler \"
 ns_wait_file "$WORK/dplbd.log" "reload of $CONF refused" 50 || fail "dplbd did not log the refusal"
 ns_wait_file "$WORK/dplbd.log" "$CONF:[0-9]+:[0-9]+: services\[4\]\.scheduler" 50 ||
   fail "dplbd did not log the file:line:col error"
-"$DPLBADM" -S -n >"$WORK/save.after"
+dplbadm -S -n >"$WORK/save.after"
 cmp -s "$WORK/save.before" "$WORK/save.after" || fail "invalid reload changed the services"
 traffic_moves
 
 # --set, then a reload gives the file's timeouts back.
-[[ $("$DPLBADM" -L --timeout) == "Timeout (tcp tcpfin udp): 900 120 300" ]] ||
-  fail "timeouts before --set: $("$DPLBADM" -L --timeout)"
-"$DPLBADM" --set 100 0 30 || fail "dplbadm --set exited $?"
-[[ $("$DPLBADM" -L --timeout) == "Timeout (tcp tcpfin udp): 100 120 30" ]] ||
-  fail "timeouts after --set 100 0 30: $("$DPLBADM" -L --timeout)"
+[[ $(dplbadm -L --timeout) == "Timeout (tcp tcpfin udp): 900 120 300" ]] ||
+  fail "timeouts before --set: $(dplbadm -L --timeout)"
+dplbadm --set 100 0 30 || fail "dplbadm --set exited $?"
+[[ $(dplbadm -L --timeout) == "Timeout (tcp tcpfin udp): 100 120 30" ]] ||
+  fail "timeouts after --set 100 0 30: $(dplbadm -L --timeout)"
 write_config 3
 kill -HUP "$DPLBD_PID"
-timeouts_back() { [[ $("$DPLBADM" -L --timeout) == "Timeout (tcp tcpfin udp): 900 120 300" ]]; }
-wait_for 100 timeouts_back || fail "reload did not restore the file's timeouts: $("$DPLBADM" -L --timeout)"
+timeouts_back() { [[ $(dplbadm -L --timeout) == "Timeout (tcp tcpfin udp): 900 120 300" ]]; }
+wait_for 100 timeouts_back || fail "reload did not restore the file's timeouts: $(dplbadm -L --timeout)"
 traffic_moves
 
 # --rate: web's connections per second show up within a few 2 s ticks, in
 # ipvsadm's layout (%-33s then " %8s" per rate).
 # (a one-service listing has no version line: the service is the first
 # line whose second field is VIP:PORT)
-wait_for 100 bash -c "[[ \$('$DPLBADM' -L -n --rate -t '$VIP:80' | awk '\$2 == \"$VIP:80\" { print \$3 }') -gt 0 ]]" ||
-  fail "--rate: web shows no connection rate: $("$DPLBADM" -L -n --rate -t "$VIP:80")"
-"$DPLBADM" -L -n --rate >"$WORK/rate.out"
+rate_shown() { [[ $(dplbadm -L -n --rate -t "$VIP:80" | awk -v s="$VIP:80" '$2 == s { print $3 }') -gt 0 ]]; }
+wait_for 100 rate_shown ||
+  fail "--rate: web shows no connection rate: $(dplbadm -L -n --rate -t "$VIP:80")"
+dplbadm -L -n --rate >"$WORK/rate.out"
 [[ $(sed -n 2p "$WORK/rate.out") == "Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS" ]] ||
   fail "--rate title: '$(sed -n 2p "$WORK/rate.out")'"
 [[ $(sed -n 3p "$WORK/rate.out") == "  -> RemoteAddress:Port" ]] || fail "--rate second title line"
@@ -413,29 +300,21 @@ echo "traffic across 4 reloads: $curl_ok/$requests_made curl requests ok, $survi
 # closing handshakes of the stopped clients pass (counters stand still).
 stats_still() {
   local a
-  a=$("$DPLBADM" -L -n --stats --exact)
+  a=$(dplbadm -L -n --stats --exact)
   sleep 0.3
-  [[ $a == "$("$DPLBADM" -L -n --stats --exact)" ]]
+  [[ $a == "$(dplbadm -L -n --stats --exact)" ]]
 }
 wait_for 30 stats_still || fail "counters keep moving after the clients stopped"
-"$DPLBADM" -Z || fail "dplbadm -Z exited $?"
-nonzero=$("$DPLBADM" -L -n --stats | tail -n +4 | awk '{ for (i = NF - 4; i <= NF; i++) if ($i != "0") print }')
+dplbadm -Z || fail "dplbadm -Z exited $?"
+nonzero=$(dplbadm -L -n --stats | tail -n +4 | awk '{ for (i = NF - 4; i <= NF; i++) if ($i != "0") print }')
 [[ -z $nonzero ]] || fail "-L -n --stats after -Z: $nonzero"
 ns_exec cl curl -sf --connect-timeout 2 --max-time 3 -o /dev/null "http://$VIP/whoami" || fail "request after -Z"
-web_stats=$("$DPLBADM" -L -n --stats -t "$VIP:80" | grep -E "^TCP +$VIP:80 ")
+web_stats=$(dplbadm -L -n --stats -t "$VIP:80" | grep -E "^TCP +$VIP:80 ")
 [[ $(awk '{ print $3 }' <<<"$web_stats") == 1 ]] || fail "web after -Z and one request: $web_stats"
 
-rc=0
-ns_stop "$DPLBD_PID" 100 || rc=$?
-DPLBD_PID=""
-[[ $rc -eq 0 ]] || fail "dplbd exited with status $rc"
-conns=$(grep -oE 'stopped: .* ([0-9]+) connections' "$WORK/dplbd.log" | grep -oE '[0-9]+ connections' | cut -d' ' -f1 || true)
+dplbd_stop
+conns=$(dplbd_stopped_line | grep -oE '[0-9]+ connections' | cut -d' ' -f1 || true)
 [[ -n $conns && $conns -ge $((requests_made + LONG_CONNS + 1)) ]] ||
   fail "dplbd's total connections ${conns:-?} < $((requests_made + LONG_CONNS + 1)) (zeroed?)"
 [[ $(grep -c 'reload: .* service(s) active' "$WORK/dplbd.log") -ge 3 ]] || fail "dplbd logged fewer than 3 reloads"
-
-if [[ $FAILS -ne 0 ]]; then
-  echo "$FAILS check(s) failed" >&2
-  exit 1
-fi
-echo "PASS"
+e2e_finish
