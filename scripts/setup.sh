@@ -13,7 +13,7 @@ PACKAGES=(
   # libraries
   libdpdk-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libssl-dev
   libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libpcap-dev libcivetweb-dev
+  libpcap-dev prometheus-cpp-dev
   # runtime tools: dpdk (devbind and friends), openssl s_server, real servers and clients,
   # network namespaces, veth offload control, packet captures
   dpdk openssl python3 iproute2 ethtool curl netcat-openbsd tcpdump procps iputils-ping

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -181,8 +182,8 @@ int runDaemon(const std::string& file, std::optional<LogLevel> levelOverride) {
     spdlog::info("admin socket {}", cfg.admin.socket);
     dplb::metrics::Exposer metrics;
     if (cfg.metrics.listen) {
-      auto render = [&daemon] { return dplb::metrics::scrape(daemon); };
-      if (std::string err = metrics.start(*cfg.metrics.listen, render); !err.empty()) {
+      auto collectable = std::make_shared<dplb::metrics::DaemonMetrics>(daemon);
+      if (std::string err = metrics.start(*cfg.metrics.listen, collectable); !err.empty()) {
         spdlog::critical("{}", err);
         admin.stop();
         health.stop();

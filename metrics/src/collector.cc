@@ -142,41 +142,41 @@ std::vector<ServerRow> serverRows(const MetricsInput& in) {
   return rows;
 }
 
-void renderDaemon(const MetricsInput& in, TextWriter& w) {
+void renderDaemon(const MetricsInput& in, FamilyWriter& w) {
   const LabelSet none;
-  w.beginFamily("dplb_build_info", MetricType::kGauge,
+  w.beginFamily("dplb_build_info", MetricType::Gauge,
                 "Always 1; the version label says which dplb is running.");
   w.sample(LabelSet().add("version", in.version), 1);
-  w.beginFamily("dplb_start_time_seconds", MetricType::kGauge,
+  w.beginFamily("dplb_start_time_seconds", MetricType::Gauge,
                 "When dplbd started, seconds since the Unix epoch.");
   w.sample(none, in.daemon.startUnixSeconds);
-  w.beginFamily("dplb_config_reloads_total", MetricType::kCounter,
+  w.beginFamily("dplb_config_reloads_total", MetricType::Counter,
                 "Configuration reloads (SIGHUP or dplbadm) by result.");
   w.sample(none, "result", "success", in.daemon.reloadSuccesses);
   w.sample(none, "result", "failure", in.daemon.reloadFailures);
-  w.beginFamily("dplb_config_last_reload_timestamp_seconds", MetricType::kGauge,
+  w.beginFamily("dplb_config_last_reload_timestamp_seconds", MetricType::Gauge,
                 "When the last reload was tried, seconds since the Unix epoch (0 = never).");
   w.sample(none, in.daemon.lastReloadUnixSeconds);
-  w.beginFamily("dplb_config_last_reload_successful", MetricType::kGauge,
+  w.beginFamily("dplb_config_last_reload_successful", MetricType::Gauge,
                 "1 if the last reload was applied (or none was tried), 0 if it was refused.");
   w.sample(none, in.daemon.lastReloadOk ? 1 : 0);
 }
 
-void renderServices(const MetricsInput& in, TextWriter& w) {
+void renderServices(const MetricsInput& in, FamilyWriter& w) {
   std::vector<LabelSet> labels;
   labels.reserve(in.services.size());
   for (const auto& sv : in.services) {
     labels.push_back(serviceLabels(sv.name, sv.vip, sv.port, static_cast<uint8_t>(sv.proto)));
   }
   for (const auto& t : kTraffic) {
-    w.beginFamily(fmt::format("dplb_service_{}", t.suffix), MetricType::kCounter,
+    w.beginFamily(fmt::format("dplb_service_{}", t.suffix), MetricType::Counter,
                   fmt::format("Virtual service: {}.", t.help));
     for (size_t i = 0; i < in.services.size(); ++i) {
       w.sample(labels[i], in.services[i].stats.*t.field);
     }
   }
   auto connGauge = [&](std::string_view name, std::string_view help, auto field) {
-    w.beginFamily(name, MetricType::kGauge, help);
+    w.beginFamily(name, MetricType::Gauge, help);
     for (size_t i = 0; i < in.services.size(); ++i) {
       int64_t n = 0;
       for (const auto& rs : in.services[i].servers) {
@@ -205,7 +205,7 @@ void renderServices(const MetricsInput& in, TextWriter& w) {
     hl.push_back(serviceLabels(h.service, h.vip.value, h.port, protoNumber(h.protocol)));
   }
   auto healthGauge = [&](std::string_view name, std::string_view help, auto value) {
-    w.beginFamily(name, MetricType::kGauge, help);
+    w.beginFamily(name, MetricType::Gauge, help);
     for (size_t i = 0; i < in.serviceHealth.size(); ++i) {
       w.sample(hl[i], value(in.serviceHealth[i]));
     }
@@ -230,10 +230,10 @@ void renderServices(const MetricsInput& in, TextWriter& w) {
               [](const control::ServiceHealth& h) { return h.sorryActive ? 1 : 0; });
 }
 
-void renderServers(const MetricsInput& in, TextWriter& w) {
+void renderServers(const MetricsInput& in, FamilyWriter& w) {
   const std::vector<ServerRow> rows = serverRows(in);
   for (const auto& t : kTraffic) {
-    w.beginFamily(fmt::format("dplb_real_server_{}", t.suffix), MetricType::kCounter,
+    w.beginFamily(fmt::format("dplb_real_server_{}", t.suffix), MetricType::Counter,
                   fmt::format("Real server: {}.", t.help));
     for (const auto& r : rows) {
       if (r.view != nullptr) {
@@ -242,7 +242,7 @@ void renderServers(const MetricsInput& in, TextWriter& w) {
     }
   }
   auto viewGauge = [&](std::string_view name, std::string_view help, auto field) {
-    w.beginFamily(name, MetricType::kGauge, help);
+    w.beginFamily(name, MetricType::Gauge, help);
     for (const auto& r : rows) {
       if (r.view != nullptr) {
         w.sample(r.labels, r.view->*field);
@@ -259,7 +259,7 @@ void renderServers(const MetricsInput& in, TextWriter& w) {
             "Real server: persistence templates pointing at it (IPVS PersistConn).",
             &dp::ServerView::persistentConns);
 
-  w.beginFamily("dplb_real_server_weight", MetricType::kGauge,
+  w.beginFamily("dplb_real_server_weight", MetricType::Gauge,
                 "Real server: weight the scheduler uses now (0 = quiesced or taken out).");
   for (const auto& r : rows) {
     w.sample(r.labels, r.view != nullptr ? int64_t{r.view->weight} : int64_t{0});
@@ -273,19 +273,19 @@ void renderServers(const MetricsInput& in, TextWriter& w) {
       }
     }
   };
-  healthGauge("dplb_real_server_configured_weight", MetricType::kGauge,
+  healthGauge("dplb_real_server_configured_weight", MetricType::Gauge,
               "Real server: weight in the configuration (or set with dplbadm).",
               [](const control::ServerHealth& h) { return h.configuredWeight; });
-  healthGauge("dplb_real_server_up", MetricType::kGauge,
+  healthGauge("dplb_real_server_up", MetricType::Gauge,
               "Real server: 1 if up, 0 if its health check failed (unchecked servers are up).",
               [](const control::ServerHealth& h) { return h.up ? 1 : 0; });
-  healthGauge("dplb_real_server_health_checked", MetricType::kGauge,
+  healthGauge("dplb_real_server_health_checked", MetricType::Gauge,
               "Real server: 1 if a health check probes it, 0 if none is configured.",
               [](const control::ServerHealth& h) { return h.checked ? 1 : 0; });
-  healthGauge("dplb_real_server_health_transitions_total", MetricType::kCounter,
+  healthGauge("dplb_real_server_health_transitions_total", MetricType::Counter,
               "Real server: health state changes (up to down and down to up).",
               [](const control::ServerHealth& h) { return h.transitions; });
-  w.beginFamily("dplb_real_server_probe_latency_seconds", MetricType::kHistogram,
+  w.beginFamily("dplb_real_server_probe_latency_seconds", MetricType::Histogram,
                 "Real server: health probe duration (checked servers only).");
   for (const auto& r : rows) {
     if (r.health != nullptr && r.health->checked) {
@@ -295,7 +295,7 @@ void renderServers(const MetricsInput& in, TextWriter& w) {
   }
 }
 
-void renderPorts(const MetricsInput& in, TextWriter& w) {
+void renderPorts(const MetricsInput& in, FamilyWriter& w) {
   struct PortMetric {
     uint64_t dp::PortCounters::*field;
     std::string_view name;
@@ -317,48 +317,48 @@ void renderPorts(const MetricsInput& in, TextWriter& w) {
   for (const auto& p : in.ports) {
     labels.push_back(LabelSet().add("port", p.name));
   }
-  w.beginFamily("dplb_port_info", MetricType::kGauge, "Port: always 1; the mac label is its MAC.");
+  w.beginFamily("dplb_port_info", MetricType::Gauge, "Port: always 1; the mac label is its MAC.");
   for (size_t i = 0; i < in.ports.size(); ++i) {
     w.sample(LabelSet(labels[i]).add("mac", in.ports[i].mac), 1);
   }
   for (const auto& m : kPortMetrics) {
-    w.beginFamily(m.name, MetricType::kCounter, m.help);
+    w.beginFamily(m.name, MetricType::Counter, m.help);
     for (size_t i = 0; i < in.ports.size(); ++i) {
       w.sample(labels[i], in.ports[i].*m.field);
     }
   }
 }
 
-void renderWorkers(const MetricsInput& in, TextWriter& w) {
+void renderWorkers(const MetricsInput& in, FamilyWriter& w) {
   std::vector<LabelSet> labels;
   for (size_t i = 0; i < in.workers.size(); ++i) {
     labels.push_back(LabelSet().add("worker", fmt::format("{}", i)));
   }
   for (const auto& m : kWorkerCounters) {
-    w.beginFamily(m.name, MetricType::kCounter, m.help);
+    w.beginFamily(m.name, MetricType::Counter, m.help);
     for (size_t i = 0; i < in.workers.size(); ++i) {
       w.sample(labels[i], (in.workers[i]->*m.field).get());
     }
   }
-  w.beginFamily("dplb_neighbour_entries", MetricType::kGauge,
+  w.beginFamily("dplb_neighbour_entries", MetricType::Gauge,
                 "Neighbour (ARP) table entries in use; every worker keeps its own copy.");
   for (size_t i = 0; i < in.neighbourEntries.size() && i < labels.size(); ++i) {
     w.sample(labels[i], in.neighbourEntries[i]);
   }
 }
 
-void renderTables(const MetricsInput& in, TextWriter& w) {
+void renderTables(const MetricsInput& in, FamilyWriter& w) {
   const LabelSet none;
-  w.beginFamily("dplb_drops_total", MetricType::kCounter,
+  w.beginFamily("dplb_drops_total", MetricType::Counter,
                 "Packets dropped, by reason (conn_table_full: connection table full).");
   for (size_t i = 0; i < pkt::kDropReasonCount; ++i) {
     w.sample(none, "reason", pkt::dropReasonName(static_cast<pkt::DropReason>(i)),
              i < in.drops.size() ? in.drops[i] : 0);
   }
-  w.beginFamily("dplb_conn_table_entries", MetricType::kGauge,
+  w.beginFamily("dplb_conn_table_entries", MetricType::Gauge,
                 "Connection table entries in use (all workers).");
   w.sample(none, in.connEntries);
-  w.beginFamily("dplb_conn_table_capacity", MetricType::kGauge,
+  w.beginFamily("dplb_conn_table_capacity", MetricType::Gauge,
                 "Connection table entries all workers can hold.");
   w.sample(none, in.connCapacity);
 }
@@ -388,13 +388,8 @@ MetricsInput gather(const control::Daemon& daemon) {
   return in;
 }
 
-std::string render(const MetricsInput& in) {
-  size_t servers = in.serverHealth.size();
-  for (const auto& sv : in.services) {
-    servers += sv.servers.size();
-  }
-  // About 2 KB of text per real server, plus the fixed families.
-  TextWriter w(32 * 1024 + servers * 2048);
+std::vector<prometheus::MetricFamily> collect(const MetricsInput& in) {
+  FamilyWriter w;
   renderDaemon(in, w);
   renderServices(in, w);
   renderServers(in, w);
@@ -404,8 +399,16 @@ std::string render(const MetricsInput& in) {
   return w.take();
 }
 
+std::string render(const MetricsInput& in) {
+  return serialize(collect(in));
+}
+
 std::string scrape(const control::Daemon& daemon) {
   return render(gather(daemon));
+}
+
+std::vector<prometheus::MetricFamily> DaemonMetrics::Collect() const {
+  return collect(gather(daemon_));
 }
 
 }  // namespace dplb::metrics

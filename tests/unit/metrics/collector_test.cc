@@ -297,10 +297,11 @@ TEST_F(CollectorTest, ProbeLatencyHistogramOnlyForCheckedServers) {
   size_t n = 0;
   std::string prev = "0";
   for (double le : control::kProbeLatencyBuckets) {
-    std::string les;
-    appendDouble(les, le);
+    std::ostringstream les;  // as prometheus-cpp prints a bound
+    les.precision(std::numeric_limits<double>::max_digits10 - 1);
+    les << le;
     const std::string v =
-        value("dplb_real_server_probe_latency_seconds_bucket{" + a + ",le=\"" + les + "\"}");
+        value("dplb_real_server_probe_latency_seconds_bucket{" + a + ",le=\"" + les.str() + "\"}");
     EXPECT_LE(std::stoull(prev), std::stoull(v));
     prev = v;
     ++n;

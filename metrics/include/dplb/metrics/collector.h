@@ -4,14 +4,18 @@
 // base units, counters ending in _total).
 //
 // Contract: gather() copies everything a scrape needs out of the running
-// daemon; render() turns such a copy into the text format and does no I/O,
-// so the unit tests feed it synthetic inputs. Reading the workers' counters
+// daemon; collect() turns such a copy into prometheus-cpp metric families and
+// does no I/O, so the unit tests feed it synthetic inputs; DaemonMetrics is
+// the prometheus::Collectable the exposer calls at every scrape. Reading the workers' counters
 // takes no lock and adds nothing to the packet path: they are single-writer
 // relaxed atomics (dp::Counter). Labels identify configuration objects only
 // (service, vip, port, protocol, server, server_port; port name; worker
 // index; drop reason), never a connection or a client, so the number of
 // series is bounded by the configuration. Every drop reason is rendered, zero
 // or not, so rate() works from the first scrape.
+
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
 
 #include <cstdint>
 #include <span>
@@ -53,8 +57,22 @@ struct MetricsInput {
 };
 
 MetricsInput gather(const control::Daemon& daemon);
+std::vector<prometheus::MetricFamily> collect(const MetricsInput& input);
+// collect() in the text format (prometheus-cpp's TextSerializer).
 std::string render(const MetricsInput& input);
-// gather() + render(): what the exposer serves.
+// gather() + render(): the text one scrape returns (without the exposer's own
+// exposer_* families).
 std::string scrape(const control::Daemon& daemon);
+
+// What /metrics serves: the daemon's families, gathered at each scrape (on
+// the exposer's threads; nothing is kept between scrapes).
+class DaemonMetrics final : public prometheus::Collectable {
+ public:
+  explicit DaemonMetrics(const control::Daemon& daemon) : daemon_(daemon) {}
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  const control::Daemon& daemon_;
+};
 
 }  // namespace dplb::metrics

@@ -1,53 +1,48 @@
 #pragma once
 
-// The HTTP endpoint Prometheus scrapes: GET /metrics on metrics.listen.
+// The HTTP endpoint Prometheus scrapes: GET /metrics on metrics.listen,
+// served by prometheus-cpp's Exposer (Debian prometheus-cpp-dev).
 //
 // Contract: start() binds the address (port 0 = a free port the kernel picks;
 // boundAddress() tells which) and serves until stop() or destruction; it
 // returns "" or why it could not listen, with nothing left running. Each
-// request to /metrics calls the render function on one of the server's own
-// threads (at most kThreads scrapes at once) and answers with the text format
-// 0.0.4; any other path is 404, a method other than GET/HEAD is 405. The
-// HTTP server is civetweb (Debian libcivetweb-dev), the same embedded server
-// prometheus-cpp's exposer uses; prometheus-cpp itself is not packaged in
-// Debian, and the text format is small enough to write (exposition.h).
+// scrape of /metrics calls the collectable's Collect() on one of the
+// exposer's own threads (kThreads); any other path is 404. prometheus-cpp
+// adds its own exposer_* families (scrapes, bytes, latency) to the page.
 
-#include <atomic>
-#include <cstdint>
-#include <functional>
+#include <prometheus/collectable.h>
+
+#include <memory>
 #include <string>
 
 #include "dplb/conf/config.h"
 
-struct mg_context;
-struct mg_connection;
+namespace prometheus {
+class Exposer;
+}
 
 namespace dplb::metrics {
 
 class Exposer {
  public:
-  using Render = std::function<std::string()>;
-  static constexpr int kThreads = 2;
+  static constexpr size_t kThreads = 2;
 
-  Exposer() = default;
+  Exposer();
   ~Exposer();
   Exposer(const Exposer&) = delete;
   Exposer& operator=(const Exposer&) = delete;
 
-  std::string start(const conf::Endpoint& listen, Render render);
+  std::string start(const conf::Endpoint& listen,
+                    std::shared_ptr<prometheus::Collectable> collectable);
   void stop();
 
   // "ip:port" actually bound ("" before start()).
   const std::string& boundAddress() const { return bound_; }
-  uint64_t scrapes() const { return scrapes_.load(std::memory_order_relaxed); }
 
  private:
-  static int handle(mg_connection* conn, void* self);
-
-  mg_context* ctx_ = nullptr;
-  Render render_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::shared_ptr<prometheus::Collectable> collectable_;
   std::string bound_;
-  std::atomic<uint64_t> scrapes_{0};
 };
 
 }  // namespace dplb::metrics
