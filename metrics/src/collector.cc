@@ -1,9 +1,11 @@
 #include "dplb/metrics/collector.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <compare>
+#include <exception>
 #include <map>
 #include <tuple>
 
@@ -408,7 +410,14 @@ std::string scrape(const control::Daemon& daemon) {
 }
 
 std::vector<prometheus::MetricFamily> DaemonMetrics::Collect() const {
-  return collect(gather(daemon_));
+  // Called from the HTTP server's C callbacks: nothing may escape, or a
+  // failed scrape (out of memory) would take dplbd down.
+  try {
+    return collect(gather(daemon_));
+  } catch (const std::exception& e) {
+    spdlog::error("metrics: scrape failed: {}", e.what());
+    return {};
+  }
 }
 
 }  // namespace dplb::metrics
