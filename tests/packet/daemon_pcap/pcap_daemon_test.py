@@ -228,11 +228,13 @@ def scenario():
     return steps
 
 
-def start_dplbd(args, d, frames):
+def start_dplbd(args, d, frames, config=CONFIG, name="pcap"):
+    """dplbd on a pcap port replaying `frames`; `config` is formatted with the
+    work dir and a unique EAL file prefix. Returns (process, log file)."""
     write_pcap(os.path.join(d, "in.pcap"), frames)
-    cfg = os.path.join(d, "pcap.yaml")
+    cfg = os.path.join(d, name + ".yaml")
     with open(cfg, "w") as f:
-        f.write(CONFIG.format(dir=d, prefix="dplbpcap%d" % os.getpid()))
+        f.write(config.format(dir=d, prefix="dplb%s%d" % (name, os.getpid())))
     log = open(os.path.join(d, "dplbd.log"), "w+")
     proc = subprocess.Popen([args.dplbd, "-c", cfg], stdout=log, stderr=subprocess.STDOUT)
     return proc, log

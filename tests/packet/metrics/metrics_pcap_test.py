@@ -13,7 +13,6 @@ reason present).
 import argparse
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -37,13 +36,9 @@ SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(,|$)')
 
 
-class Failure(Exception):
-    pass
-
-
-def expect(cond, what):
-    if not cond:
-        raise Failure(what)
+# One failure type for both files: pd's helpers raise it too.
+Failure = pd.Failure
+expect = pd.expect
 
 
 def parse(text):
@@ -144,39 +139,6 @@ def expected_traffic(steps):
     return totals
 
 
-def start(args, d, frames):
-    pd.write_pcap(os.path.join(d, "in.pcap"), frames)
-    cfg = os.path.join(d, "metrics.yaml")
-    with open(cfg, "w") as f:
-        f.write(CONFIG.format(dir=d, prefix="dplbmet%d" % os.getpid()))
-    log = open(os.path.join(d, "dplbd.log"), "w+")
-    proc = subprocess.Popen([args.dplbd, "-c", cfg], stdout=log, stderr=subprocess.STDOUT)
-    return proc, log
-
-
-def wait_rx(proc, sock, wanted):
-    deadline = time.monotonic() + 30
-    status = None
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise Failure("dplbd exited early with %d" % proc.returncode)
-        if os.path.exists(sock):
-            try:
-                status = pd.admin(sock, "status")
-                if status["rx_packets"] >= wanted:
-                    return status
-            except OSError:
-                pass
-        time.sleep(0.05)
-    raise Failure("dplbd did not receive %d frames in time: %s" % (wanted, status))
-
-
-def stop(proc):
-    proc.send_signal(signal.SIGTERM)
-    rc = proc.wait(timeout=20)
-    expect(rc == 0, "dplbd exit code %d" % rc)
-
-
 def check_endpoint(base, log_text):
     expect(re.search(r"metrics on http://%s/metrics" % re.escape(base[len("http://"):]), log_text),
            "dplbd did not log the bound metrics address")
@@ -194,9 +156,9 @@ def check_endpoint(base, log_text):
 def run(args, d):
     sock = os.path.join(d, "dplb.sock")
     # Phase 1: learn the port's MAC; check the endpoint's paths and methods.
-    proc, log = start(args, d, [])
+    proc, log = pd.start_dplbd(args, d, [], CONFIG, "met")
     try:
-        status = wait_rx(proc, sock, 0)
+        status = pd.wait_status(proc, sock, 0)
         pd.LB_MAC = bytes.fromhex(status["ports"][0]["mac"].replace(":", ""))
         addr = status.get("metrics", "")
         expect(re.fullmatch(r"127\.0\.0\.1:\d+", addr) and not addr.endswith(":0"),
@@ -204,7 +166,7 @@ def run(args, d):
         log.flush()
         log.seek(0)
         check_endpoint("http://" + addr, log.read())
-        stop(proc)
+        pd.stop_dplbd(proc)
     except Failure:
         log.flush()
         log.seek(0)
@@ -218,9 +180,9 @@ def run(args, d):
     # Phase 2: the conversation, then the scrape.
     steps = pd.scenario()
     frames = [s[0] for s in steps]
-    proc, log = start(args, d, frames)
+    proc, log = pd.start_dplbd(args, d, frames, CONFIG, "met")
     try:
-        status = wait_rx(proc, sock, len(steps))
+        status = pd.wait_status(proc, sock, len(steps))
         base = "http://" + status["metrics"]
         code, _, text = http(base + "/metrics")
         expect(code == 200, "scrape status %d" % code)
@@ -308,7 +270,7 @@ def run(args, d):
         expect(get(samples, "dplb_config_last_reload_timestamp_seconds") > 1.6e9, "reload time")
         expect(get(samples, "dplb_config_last_reload_successful") == 1, "reload ok")
 
-        stop(proc)
+        pd.stop_dplbd(proc)
         out = pd.read_pcap(os.path.join(d, "out.pcap"))
         expect(len(out) == wtx, "out.pcap has %d frames, the worker counted %d" % (len(out), wtx))
         print("metrics pcap test: %d frames in, %d series scraped, %d families, promtool clean"
