@@ -121,10 +121,6 @@ StatsKey statsKey(const dp::ServiceView& service, const dp::ServerView& server) 
   return k;
 }
 
-nlohmann::json listReply(const dp::Dataplane& dataplane, const char* version) {
-  return listReply(dataplane.listServices(), dataplane.connCapacity(), version, nullptr);
-}
-
 nlohmann::json listReply(const std::vector<dp::ServiceView>& views, uint64_t connTableSize,
                          const char* version, const RatesOf& rates) {
   auto ratesOf = [&](const StatsKey& k) { return ratesJson(rates ? rates(k) : Rates{}); };

@@ -122,9 +122,8 @@ class Daemon {
   const std::chrono::steady_clock::time_point started_;
 };
 
-// The `list` and `connections` replies of admin/PROTOCOL.md. The first form
-// lists the dataplane's raw counters and no rates.
-nlohmann::json listReply(const dp::Dataplane& dataplane, const char* version);
+// The `list` and `connections` replies of admin/PROTOCOL.md; `rates` may be
+// empty (every rate is listed as 0).
 using RatesOf = std::function<Rates(const StatsKey&)>;
 nlohmann::json listReply(const std::vector<dp::ServiceView>& services, uint64_t connTableSize,
                          const char* version, const RatesOf& rates);
